@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs atomforge's build and test dependencies from Debian 12's archive.
+set -euo pipefail
+packages=(
+  cmake ninja-build g++ ccache   # build
+  libtorch-dev                   # tensors, autograd (forces, double backward), c10d collectives
+  libgloo-dev                    # headers c10d's ProcessGroupGloo includes (symbols are in libtorch)
+  nlohmann-json3-dev             # input.json, model file headers
+  libcli11-dev                   # command line
+  libfmt-dev libspdlog-dev       # formatting, logging
+  libgtest-dev                   # tests
+  libbenchmark-dev               # bench/
+)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,12 @@
+#pragma once
+// Each verb lives in its own file and adds itself to the app; main.cpp lists them.
+namespace CLI {
+class App;
+}
+
+namespace atomforge::cli {
+
+void add_train_command(CLI::App& app);
+void add_test_command(CLI::App& app);
+
+}  // namespace atomforge::cli

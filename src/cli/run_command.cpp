@@ -1,0 +1,36 @@
+#include "cli/run_command.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+
+#include <c10/util/Exception.h>
+
+#include "core/error.hpp"
+#include "core/logging.hpp"
+
+namespace atomforge::cli {
+
+int run_command(const std::function<void()>& body, bool verbose) {
+  static bool logging_ready = false;
+  if (!logging_ready) {
+    init_logging(verbose);
+    logging_ready = true;
+  }
+  try {
+    body();
+    return 0;
+  } catch (const Error& e) {
+    end_progress_line();
+    std::fprintf(stderr, "atomforge: error: %s\n", e.what());
+  } catch (const c10::Error& e) {
+    end_progress_line();
+    std::fprintf(stderr, "atomforge: error in a tensor operation: %s\n", e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    end_progress_line();
+    std::fprintf(stderr, "atomforge: error: %s\n", e.what());
+  }
+  return 1;
+}
+
+}  // namespace atomforge::cli

@@ -1,0 +1,28 @@
+#pragma once
+// A descriptor maps the edges around each atom to a per-atom feature vector, differentiably in
+// the edge vectors. Descriptors register by name in registry.cpp.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include "model/model_input.hpp"
+#include "model/parameters.hpp"
+
+namespace atomforge::model {
+
+class Descriptor {
+ public:
+  virtual ~Descriptor() = default;
+  virtual NeighborSelection selection() const = 0;
+  virtual int64_t output_dim() const = 0;
+  // (nframes*nloc, output_dim) features, differentiable w.r.t. input.edge_vec.
+  virtual at::Tensor forward(const ModelInput& input) const = 0;
+  // Input normalisation from sample batches (DeePMD-kit's davg/dstd); no-op if not needed.
+  virtual void compute_statistics(const std::vector<ModelInput>& samples) = 0;
+  virtual void register_into(ParameterList& list, const std::string& prefix) = 0;
+};
+
+}  // namespace atomforge::model

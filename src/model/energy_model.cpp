@@ -1,0 +1,127 @@
+#include "model/energy_model.hpp"
+
+#include <algorithm>
+
+#include <torch/csrc/autograd/autograd.h>
+
+#include "core/error.hpp"
+#include "model/registry.hpp"
+
+namespace atomforge::model {
+
+at::ScalarType precision_dtype(const std::string& precision) {
+  if (precision == "float64" || precision == "default") return at::kDouble;
+  if (precision == "float32") return at::kFloat;
+  fail("unknown precision '{}' (float64 or float32)", precision);
+}
+
+EnergyModel::EnergyModel(nlohmann::ordered_json config, uint64_t default_seed) : config_(std::move(config)) {
+  type_map_ = config_.at("type_map").get<std::vector<std::string>>();
+  if (type_map_.empty()) fail("model.type_map must not be empty");
+  const auto& descriptor_config = config_.at("descriptor");
+  const auto& fitting_config = config_.at("fitting_net");
+  dtype_ = precision_dtype(descriptor_config.at("precision").get<std::string>());
+  if (precision_dtype(fitting_config.at("precision").get<std::string>()) != dtype_)
+    fail("model.fitting_net.precision must equal model.descriptor.precision (mixed precision is not supported)");
+  const int64_t ntypes = static_cast<int64_t>(type_map_.size());
+  const auto& entry = find_descriptor(descriptor_config.at("type").get<std::string>());
+  descriptor_ = entry.make(descriptor_config, ntypes, descriptor_config.value("seed", default_seed), dtype_);
+  fitting_ = std::make_unique<EnergyFitting>(fitting_config, ntypes, descriptor_->output_dim(),
+                                             fitting_config.value("seed", default_seed), dtype_);
+  descriptor_->register_into(parameters_, "descriptor.");
+  fitting_->register_into(parameters_, "fitting.");
+}
+
+ModelInput EnergyModel::prepare(const data::System& system, const std::vector<int64_t>& frames) const {
+  return build_model_input(system, frames, type_map_, descriptor_->selection(), dtype_);
+}
+
+ModelInput EnergyModel::prepare(const double* coord, const double* box, bool pbc, const std::vector<int32_t>& types,
+                                int64_t nframes) const {
+  return build_model_input(coord, box, pbc, types, nframes, descriptor_->selection(), dtype_);
+}
+
+Prediction EnergyModel::evaluate(const ModelInput& input, bool create_graph) const {
+  ModelInput local = input;
+  local.edge_vec = input.edge_vec.detach().set_requires_grad(true);
+  const at::Tensor descriptor = descriptor_->forward(local);
+  const at::Tensor atom_energy = fitting_->forward(descriptor, local.atype).view({input.nframes, input.nloc});
+  const at::Tensor energy = atom_energy.sum(1);
+
+  auto grads = torch::autograd::grad({energy.sum()}, {local.edge_vec}, {}, /*retain_graph=*/create_graph,
+                                     /*create_graph=*/create_graph, /*allow_unused=*/true);
+  at::Tensor g = grads[0].defined() ? grads[0] : at::zeros_like(local.edge_vec);
+  const int64_t natoms = input.nframes * input.nloc;
+  Prediction out;
+  out.force = at::zeros({natoms, 3}, g.options())
+                  .index_add(0, local.edge_center, g)
+                  .index_add(0, local.edge_neighbor, -g)
+                  .view({input.nframes, input.nloc, 3});
+  const at::Tensor edge_virial = -(g.unsqueeze(2) * local.edge_vec.unsqueeze(1)).reshape({-1, 9});
+  out.virial = at::zeros({input.nframes, 9}, g.options()).index_add(0, local.edge_frame, edge_virial);
+  out.energy = energy;
+  out.atom_energy = atom_energy;
+  if (!create_graph) {
+    for (at::Tensor* t : {&out.energy, &out.force, &out.virial, &out.atom_energy}) *t = t->detach();
+  }
+  return out;
+}
+
+void EnergyModel::compute_statistics(const std::vector<data::System>& systems,
+                                     const std::vector<int64_t>& batch_sizes) {
+  const int64_t nbatch = config_.at("data_stat_nbatch").get<int64_t>();
+  std::vector<ModelInput> samples;
+  for (std::size_t s = 0; s < systems.size(); ++s) {
+    const auto& system = systems[s];
+    const int64_t want = std::min<int64_t>(system.nframes, nbatch * batch_sizes.at(s));
+    std::vector<int64_t> frames;
+    for (int64_t k = 0; k < want; ++k) frames.push_back(k * system.nframes / want);  // spread evenly
+    samples.push_back(prepare(system, frames));
+  }
+  descriptor_->compute_statistics(samples);
+}
+
+void EnergyModel::fit_out_bias(const std::vector<data::System>& systems) {
+  const int64_t ntypes = static_cast<int64_t>(type_map_.size());
+  std::vector<double> counts, energies;
+  for (const auto& system : systems) {
+    if (!system.has_energy()) continue;
+    std::vector<double> row(ntypes, 0.0);
+    for (int32_t t : data::map_types(system, type_map_)) row[t] += 1.0;
+    for (int64_t f = 0; f < system.nframes; ++f) {
+      counts.insert(counts.end(), row.begin(), row.end());
+      energies.push_back(system.energy[f]);
+    }
+  }
+  if (energies.empty()) fail("cannot fit the energy bias: no system has energy labels");
+  const int64_t n = static_cast<int64_t>(energies.size());
+  const at::Tensor a = at::from_blob(counts.data(), {n, ntypes}, at::kDouble);
+  const at::Tensor b = at::from_blob(energies.data(), {n, 1}, at::kDouble);
+  // Minimum-norm solution: with a single composition the system is rank-deficient.
+  const at::Tensor bias = at::matmul(at::linalg_pinv(a), b).view({ntypes});
+  fitting_->out_bias() = bias.to(dtype_);
+}
+
+void EnergyModel::save(TensorFile& file) const {
+  file.meta["kind"] = "atomforge-energy-model";
+  file.meta["type_map"] = type_map_;
+  file.meta["rcut"] = rcut();
+  file.meta["precision"] = dtype_ == at::kFloat ? "float32" : "float64";
+  file.meta["descriptor"] = config_.at("descriptor").at("type");
+  file.meta["model"] = config_;
+  parameters_.save(file, "model.");
+}
+
+std::unique_ptr<EnergyModel> EnergyModel::load(const TensorFile& file, const std::string& source) {
+  if (!file.meta.contains("model")) fail("{}: holds no model", source);
+  std::unique_ptr<EnergyModel> model;
+  try {
+    model = std::make_unique<EnergyModel>(file.meta.at("model"), 0);
+  } catch (...) {
+    rethrow_with_context(source);
+  }
+  model->parameters_.load(file, "model.", source);
+  return model;
+}
+
+}  // namespace atomforge::model

@@ -1,0 +1,163 @@
+#include "model/model_input.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include "core/error.hpp"
+#include "graph/neighbor_list.hpp"
+
+namespace atomforge::model {
+
+namespace {
+
+struct Candidate {
+  int32_t type;
+  double r2;
+  int64_t pair;  // index into the frame's neighbour list
+};
+
+// Accumulates the selected edges of all frames in plain vectors, turned into tensors once.
+struct EdgeBuffers {
+  std::vector<int64_t> center, neighbor, frame;
+  std::vector<double> vec;
+  std::vector<int64_t> slots;
+
+  void add(int64_t c, int64_t n, int64_t f, const double r[3]) {
+    center.push_back(c);
+    neighbor.push_back(n);
+    frame.push_back(f);
+    vec.insert(vec.end(), r, r + 3);
+  }
+};
+
+void edge_vector(const double* coord, const double* box, const graph::NeighborList& nl, std::size_t p,
+                 double out[3]) {
+  const int32_t i = nl.center[p], j = nl.neighbor[p];
+  const int32_t* s = &nl.shift[3 * p];
+  for (int d = 0; d < 3; ++d) {
+    out[d] = coord[3 * j + d] - coord[3 * i + d];
+    if (box) out[d] += s[0] * box[d] + s[1] * box[3 + d] + s[2] * box[6 + d];
+  }
+  // Coincident atoms have no direction: the descriptor (and its second derivative) is undefined.
+  if (out[0] * out[0] + out[1] * out[1] + out[2] * out[2] < 1e-20)
+    fail("atoms {} and {} are at the same position (or periodic image)", i, j);
+}
+
+}  // namespace
+
+ModelInput build_model_input(const double* coord, const double* box, bool pbc, const std::vector<int32_t>& types,
+                             int64_t nframes, const NeighborSelection& selection, at::ScalarType dtype) {
+  const int64_t nloc = static_cast<int64_t>(types.size());
+  const bool use_sel = !selection.sel.empty();
+  const int64_t ntypes_sel = static_cast<int64_t>(selection.sel.size());
+  std::vector<int64_t> offsets(ntypes_sel + 1, 0);
+  std::partial_sum(selection.sel.begin(), selection.sel.end(), offsets.begin() + 1);
+  const int64_t nnei = offsets.back();
+
+  ModelInput input;
+  input.nframes = nframes;
+  input.nloc = nloc;
+  EdgeBuffers edges;
+  if (use_sel) edges.slots.assign(static_cast<std::size_t>(nframes * nloc * nnei), -1);
+  std::vector<Candidate> candidates;
+  std::vector<int64_t> per_type_count(ntypes_sel);
+
+  for (int64_t f = 0; f < nframes; ++f) {
+    const double* x = coord + f * nloc * 3;
+    const double* b = pbc ? box + f * 9 : nullptr;
+    graph::NeighborList nl;
+    try {
+      nl = graph::build_neighbor_list(x, nloc, b, {pbc, pbc, pbc}, selection.rcut);
+    } catch (...) {
+      rethrow_with_context(fmt::format("frame {} of the batch", f));
+    }
+    const int64_t atom_base = f * nloc;
+    std::size_t p = 0;
+    for (int64_t i = 0; i < nloc; ++i) {
+      const std::size_t begin = p;
+      while (p < nl.size() && nl.center[p] == i) ++p;
+      if (!use_sel) {
+        for (std::size_t q = begin; q < p; ++q) {
+          double r[3];
+          edge_vector(x, b, nl, q, r);
+          edges.add(atom_base + i, atom_base + nl.neighbor[q], f, r);
+        }
+        continue;
+      }
+      candidates.clear();
+      for (std::size_t q = begin; q < p; ++q) {
+        double r[3];
+        edge_vector(x, b, nl, q, r);
+        const int32_t t = types[nl.neighbor[q]];
+        if (t >= ntypes_sel) fail("atom type {} has no sel entry (sel has {} types)", t, ntypes_sel);
+        candidates.push_back({t, r[0] * r[0] + r[1] * r[1] + r[2] * r[2], static_cast<int64_t>(q)});
+      }
+      // Per type, nearest first; ties broken by list order so the choice is deterministic.
+      std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& c) {
+        if (a.type != c.type) return a.type < c.type;
+        if (a.r2 != c.r2) return a.r2 < c.r2;
+        return a.pair < c.pair;
+      });
+      std::fill(per_type_count.begin(), per_type_count.end(), 0);
+      bool truncated = false;
+      int64_t* slot_row = edges.slots.data() + (atom_base + i) * nnei;
+      for (const auto& cand : candidates) {
+        int64_t& k = per_type_count[cand.type];
+        if (k >= selection.sel[cand.type]) {
+          truncated = true;
+          continue;
+        }
+        double r[3];
+        edge_vector(x, b, nl, static_cast<std::size_t>(cand.pair), r);
+        slot_row[offsets[cand.type] + k] = static_cast<int64_t>(edges.center.size());
+        edges.add(atom_base + i, atom_base + nl.neighbor[cand.pair], f, r);
+        ++k;
+      }
+      if (truncated) ++input.truncated_centres;
+    }
+  }
+
+  const int64_t ne = static_cast<int64_t>(edges.center.size());
+  const auto long_options = at::TensorOptions().dtype(at::kLong);
+  auto to_long = [&](const std::vector<int64_t>& v, at::IntArrayRef shape) {
+    return at::from_blob(const_cast<int64_t*>(v.data()), shape, long_options).clone();
+  };
+  std::vector<int64_t> atype(static_cast<std::size_t>(nframes * nloc));
+  for (int64_t f = 0; f < nframes; ++f)
+    for (int64_t i = 0; i < nloc; ++i) atype[f * nloc + i] = types[i];
+  input.atype = to_long(atype, {nframes * nloc});
+  input.edge_center = to_long(edges.center, {ne});
+  input.edge_neighbor = to_long(edges.neighbor, {ne});
+  input.edge_frame = to_long(edges.frame, {ne});
+  input.edge_vec =
+      at::from_blob(edges.vec.data(), {ne, 3}, at::TensorOptions().dtype(at::kDouble)).to(dtype).clone();
+  if (use_sel) {
+    for (auto& s : edges.slots)
+      if (s < 0) s = ne;
+    input.slot_index = to_long(edges.slots, {nframes * nloc, nnei});
+  }
+  return input;
+}
+
+ModelInput build_model_input(const data::System& system, const std::vector<int64_t>& frames,
+                             const std::vector<std::string>& type_map, const NeighborSelection& selection,
+                             at::ScalarType dtype) {
+  const std::vector<int32_t> types = data::map_types(system, type_map);
+  const int64_t nloc = system.natoms();
+  std::vector<double> coord, box;
+  coord.reserve(frames.size() * nloc * 3);
+  box.reserve(frames.size() * 9);
+  for (int64_t f : frames) {
+    if (f < 0 || f >= system.nframes) fail("{}: frame {} out of range (0..{})", system.path, f, system.nframes - 1);
+    coord.insert(coord.end(), system.frame_coord(f), system.frame_coord(f) + nloc * 3);
+    if (system.pbc) box.insert(box.end(), system.frame_box(f), system.frame_box(f) + 9);
+  }
+  try {
+    return build_model_input(coord.data(), box.data(), system.pbc, types, static_cast<int64_t>(frames.size()),
+                             selection, dtype);
+  } catch (...) {
+    rethrow_with_context(system.path);
+  }
+}
+
+}  // namespace atomforge::model

@@ -1,0 +1,177 @@
+#include "model/se_e2_a.hpp"
+
+#include <cmath>
+#include <numeric>
+
+#include "core/error.hpp"
+
+namespace atomforge::model {
+
+config::Node se_e2_a_schema() {
+  using namespace config;
+  return object(
+      "DeePMD-kit's smooth edition descriptor with two-body embedding and angular information",
+      {required("sel", array(integer("max neighbours of this type"),
+                              "maximum number of neighbours of each type within rcut, one per type of type_map")),
+       defaulted("rcut", positive(number("cut-off radius (A)")), 6.0),
+       defaulted("rcut_smth", non_negative(number("where the smooth switch starts (A)")), 0.5),
+       defaulted("neuron", array(integer("width"), "embedding net widths"), json::array({10, 20, 40})),
+       defaulted("axis_neuron", positive(integer("columns of the embedding kept for the descriptor")), 4,
+                 {"n_axis_neuron"}),
+       defaulted("activation_function", string("embedding activation"), "tanh"),
+       defaulted("resnet_dt", boolean("learned timestep on residual connections"), false),
+       defaulted("type_one_side", boolean("embedding depends on the neighbour type only"), true),
+       defaulted("precision", string("floating point precision of the model", {"float64", "float32", "default"}),
+                 "float64"),
+       defaulted("trainable", boolean("whether the descriptor's parameters are trained"), true),
+       defaulted("set_davg_zero", boolean("keep the environment mean at zero"), false),
+       defaulted("env_protection", non_negative(number("s(r) = w(r)/(r + env_protection)")), 0.0),
+       defaulted("exclude_types", array(array(integer("type"), "pair"), "excluded type pairs (not supported: must be empty)"),
+                 json::array()),
+       optional("seed", integer("random seed of the initial parameters"))});
+}
+
+std::unique_ptr<Descriptor> make_se_e2_a(const nlohmann::ordered_json& config, int64_t ntypes, uint64_t seed,
+                                         at::ScalarType dtype) {
+  return std::make_unique<SeE2A>(config, ntypes, seed, dtype);
+}
+
+SeE2A::SeE2A(const nlohmann::ordered_json& config, int64_t ntypes, uint64_t seed, at::ScalarType dtype)
+    : rcut_(config.at("rcut").get<double>()),
+      rcut_smth_(config.at("rcut_smth").get<double>()),
+      env_protection_(config.at("env_protection").get<double>()),
+      sel_(config.at("sel").get<std::vector<int64_t>>()),
+      neuron_(config.at("neuron").get<std::vector<int64_t>>()),
+      axis_neuron_(config.at("axis_neuron").get<int64_t>()),
+      ntypes_(ntypes),
+      type_one_side_(config.at("type_one_side").get<bool>()),
+      set_davg_zero_(config.at("set_davg_zero").get<bool>()) {
+  if (static_cast<int64_t>(sel_.size()) != ntypes)
+    fail("model.descriptor.sel has {} entries but type_map has {} types", sel_.size(), ntypes);
+  if (rcut_smth_ >= rcut_) fail("model.descriptor.rcut_smth ({}) must be below rcut ({})", rcut_smth_, rcut_);
+  if (neuron_.empty()) fail("model.descriptor.neuron must not be empty");
+  if (axis_neuron_ > neuron_.back())
+    fail("model.descriptor.axis_neuron ({}) exceeds the last embedding width ({})", axis_neuron_, neuron_.back());
+  if (!config.at("exclude_types").empty()) fail("model.descriptor.exclude_types is not supported yet");
+  offsets_.assign(sel_.size() + 1, 0);
+  std::partial_sum(sel_.begin(), sel_.end(), offsets_.begin() + 1);
+
+  at::Generator generator = at::detail::createCPUGenerator(seed);
+  const std::string activation = config.at("activation_function").get<std::string>();
+  const bool resnet_dt = config.at("resnet_dt").get<bool>();
+  const int64_t nets = type_one_side_ ? ntypes : ntypes * ntypes;
+  embeddings_.reserve(static_cast<std::size_t>(nets));
+  for (int64_t n = 0; n < nets; ++n)
+    embeddings_.emplace_back(1, neuron_, resnet_dt, activation, false, 0, dtype, generator);
+
+  const int64_t nnei = offsets_.back();
+  davg_ = at::zeros({ntypes, nnei, 4}, at::TensorOptions().dtype(dtype));
+  dstd_ = at::ones({ntypes, nnei, 4}, at::TensorOptions().dtype(dtype));
+  if (!config.at("trainable").get<bool>())
+    for (auto& net : embeddings_)
+      for (auto& layer : net.layers())
+        for (at::Tensor* t : {&layer.matrix, &layer.bias, &layer.idt})
+          if (t->defined()) t->set_requires_grad(false);
+}
+
+at::Tensor SeE2A::environment(const ModelInput& input) const {
+  const at::Tensor& rij = input.edge_vec;
+  // Padding rows are exact zeros; they are appended after the real edges (index ne).
+  const at::Tensor r2 = (rij * rij).sum(-1, true);
+  const at::Tensor r = at::sqrt(r2);
+  const at::Tensor u = at::clamp((r - rcut_smth_) / (rcut_ - rcut_smth_), 0.0, 1.0);
+  const at::Tensor u3 = u * u * u;
+  const at::Tensor w = u3 * (-6.0 * u * u + 15.0 * u - 10.0) + 1.0;
+  const at::Tensor s = w / (r + env_protection_);
+  const at::Tensor rows = at::cat({s, s * rij / r}, -1);  // (ne, 4)
+  const at::Tensor padded = at::cat({rows, at::zeros({1, 4}, rows.options())}, 0);
+  const int64_t natoms = input.slot_index.size(0), nnei = input.slot_index.size(1);
+  return padded.index_select(0, input.slot_index.reshape({-1})).view({natoms, nnei, 4});
+}
+
+at::Tensor SeE2A::forward(const ModelInput& input) const {
+  const int64_t natoms = input.slot_index.size(0), nnei = offsets_.back();
+  const at::Tensor davg = davg_.index_select(0, input.atype);
+  const at::Tensor dstd = dstd_.index_select(0, input.atype);
+  const at::Tensor env = (environment(input) - davg) / dstd;  // (natoms, nnei, 4)
+  const int64_t m1 = neuron_.back();
+
+  at::Tensor t_matrix;  // (natoms, 4, m1)
+  auto accumulate = [&](at::Tensor& acc, const at::Tensor& block_env, const Mlp& net, int64_t rows) {
+    const int64_t width = block_env.size(1);
+    const at::Tensor g = net.forward(block_env.narrow(2, 0, 1).reshape({rows * width, 1})).view({rows, width, m1});
+    const at::Tensor contribution = at::bmm(block_env.transpose(1, 2), g);
+    acc = acc.defined() ? acc + contribution : contribution;
+  };
+  if (type_one_side_) {
+    for (int64_t tj = 0; tj < ntypes_; ++tj) {
+      if (sel_[tj] == 0) continue;
+      accumulate(t_matrix, env.narrow(1, offsets_[tj], sel_[tj]), embeddings_[tj], natoms);
+    }
+  } else {
+    // One embedding per (centre type, neighbour type): group the centres by type.
+    t_matrix = at::zeros({natoms, 4, m1}, env.options());
+    for (int64_t ti = 0; ti < ntypes_; ++ti) {
+      const at::Tensor centres = (input.atype == ti).nonzero().view({-1});
+      const int64_t n = centres.size(0);
+      if (n == 0) continue;
+      const at::Tensor env_i = env.index_select(0, centres);
+      at::Tensor t_i;
+      for (int64_t tj = 0; tj < ntypes_; ++tj) {
+        if (sel_[tj] == 0) continue;
+        accumulate(t_i, env_i.narrow(1, offsets_[tj], sel_[tj]), embeddings_[ti * ntypes_ + tj], n);
+      }
+      if (t_i.defined()) t_matrix = t_matrix.index_add(0, centres, t_i);
+    }
+  }
+  if (!t_matrix.defined()) t_matrix = at::zeros({natoms, 4, m1}, env.options());
+  t_matrix = t_matrix / static_cast<double>(nnei);
+  const at::Tensor d = at::bmm(t_matrix.transpose(1, 2), t_matrix.narrow(2, 0, axis_neuron_));  // (natoms, m1, m2)
+  return d.reshape({natoms, m1 * axis_neuron_});
+}
+
+void SeE2A::compute_statistics(const std::vector<ModelInput>& samples) {
+  // Per centre type: mean and std of the radial column s over every slot (padding included),
+  // std of the three angular columns pooled (their mean is taken as zero).
+  const int64_t nnei = offsets_.back();
+  std::vector<double> sum_r(ntypes_, 0), sum_r2(ntypes_, 0), sum_a(ntypes_, 0), sum_a2(ntypes_, 0), count(ntypes_, 0);
+  for (const auto& sample : samples) {
+    const at::Tensor env = environment(sample).detach().to(at::kDouble);
+    for (int64_t t = 0; t < ntypes_; ++t) {
+      const at::Tensor rows = env.index_select(0, (sample.atype == t).nonzero().view({-1}));
+      if (rows.size(0) == 0) continue;
+      const at::Tensor radial = rows.narrow(2, 0, 1), angular = rows.narrow(2, 1, 3);
+      sum_r[t] += radial.sum().item<double>();
+      sum_r2[t] += (radial * radial).sum().item<double>();
+      sum_a[t] += angular.sum().item<double>();
+      sum_a2[t] += (angular * angular).sum().item<double>();
+      count[t] += static_cast<double>(rows.size(0) * nnei);
+    }
+  }
+  constexpr double kProtection = 1e-2;
+  at::Tensor davg = at::zeros({ntypes_, nnei, 4}, at::kDouble), dstd = at::ones({ntypes_, nnei, 4}, at::kDouble);
+  for (int64_t t = 0; t < ntypes_; ++t) {
+    if (count[t] == 0) continue;  // a type absent from the data keeps mean 0, std 1
+    const double mean_r = sum_r[t] / count[t];
+    const double std_r = std::sqrt(std::max(0.0, sum_r2[t] / count[t] - mean_r * mean_r));
+    const double mean_a = sum_a[t] / (3 * count[t]);
+    const double std_a = std::sqrt(std::max(0.0, sum_a2[t] / (3 * count[t]) - mean_a * mean_a));
+    if (!set_davg_zero_) davg[t].select(1, 0).fill_(mean_r);
+    dstd[t].select(1, 0).fill_(std::max(std_r, kProtection));
+    dstd[t].narrow(1, 1, 3).fill_(std::max(std_a, kProtection));
+  }
+  davg_ = davg.to(davg_.scalar_type());
+  dstd_ = dstd.to(dstd_.scalar_type());
+}
+
+void SeE2A::register_into(ParameterList& list, const std::string& prefix) {
+  for (std::size_t n = 0; n < embeddings_.size(); ++n) {
+    const std::string name = type_one_side_ ? std::to_string(n)
+                                            : std::to_string(n / ntypes_) + "_" + std::to_string(n % ntypes_);
+    embeddings_[n].register_into(list, prefix + "embedding." + name + ".");
+  }
+  list.add_buffer(prefix + "davg", &davg_);
+  list.add_buffer(prefix + "dstd", &dstd_);
+}
+
+}  // namespace atomforge::model
