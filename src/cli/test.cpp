@@ -44,6 +44,15 @@ Error error_of(const std::vector<double>& pred, const std::vector<double>& label
   return e;
 }
 
+// dp test's labels: "Energy MAE", and for per-atom values ("Energy/") "Energy MAE/Natoms".
+void print_error(const std::string& label, double mae, double rmse, const std::string& unit) {
+  const bool per_atom = label.back() == '/';
+  const std::string name = per_atom ? label.substr(0, label.size() - 1) : label;
+  const std::string suffix = per_atom ? "/Natoms" : "";
+  fmt::print("{:<19s}: {:e} {}\n", name + " MAE" + suffix, mae, unit);
+  fmt::print("{:<19s}: {:e} {}\n", name + " RMSE" + suffix, rmse, unit);
+}
+
 std::vector<double> to_vector(const at::Tensor& t) {
   const at::Tensor c = t.detach().to(at::kDouble).contiguous().view({-1});
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
@@ -87,8 +96,7 @@ void run_test(const TestOptions& options) {
     fmt::print("# testing system : {}\n# number of test data : {}\n", path, n);
     auto report = [&](const std::string& key, const std::string& label, const Error& e, const std::string& unit) {
       all[key].push_back(e);
-      fmt::print("{:<19s}: {:e} {}\n", label + " MAE", e.mae, unit);
-      fmt::print("{:<19s}: {:e} {}\n", label + " RMSE", e.rmse, unit);
+      print_error(label, e.mae, e.rmse, unit);
     };
     auto slice = [&](const std::vector<double>& v, int64_t per_frame) {
       return std::vector<double>(v.begin(), v.begin() + n * per_frame);
@@ -97,7 +105,7 @@ void run_test(const TestOptions& options) {
     if (system.has_energy()) {
       const auto label = slice(system.energy, 1);
       report("e", "Energy", error_of(e_pred, label, 1.0), "eV");
-      report("e_atom", "Energy/Natoms", error_of(e_pred, label, 1.0 / natoms), "eV");
+      report("e_atom", "Energy/", error_of(e_pred, label, 1.0 / natoms), "eV");
       detail["e.out"] += header + "# data_e pred_e\n" + columns(label, e_pred, 1, 1.0);
       detail["e_peratom.out"] += header + "# data_e pred_e\n" + columns(label, e_pred, 1, 1.0 / natoms);
     }
@@ -109,7 +117,7 @@ void run_test(const TestOptions& options) {
     if (system.has_virial()) {
       const auto label = slice(system.virial, 9);
       report("v", "Virial", error_of(v_pred, label, 1.0), "eV");
-      report("v_atom", "Virial/Natoms", error_of(v_pred, label, 1.0 / natoms), "eV");
+      report("v_atom", "Virial/", error_of(v_pred, label, 1.0 / natoms), "eV");
       const std::string names = "# data_vxx data_vxy data_vxz data_vyx data_vyy data_vyz data_vzx data_vzy data_vzz "
                                 "pred_vxx pred_vxy pred_vxz pred_vyx pred_vyy pred_vyz pred_vzx pred_vzy pred_vzz\n";
       detail["v.out"] += header + names + columns(label, v_pred, 9, 1.0);
@@ -120,8 +128,8 @@ void run_test(const TestOptions& options) {
   // As dp test: MAE averaged and MSE averaged with weights = number of values of each system.
   fmt::print("# ----------weighted average of errors-----------\n# number of systems : {}\n", paths.size());
   const std::vector<std::tuple<std::string, std::string, std::string>> order = {
-      {"e", "Energy", "eV"}, {"e_atom", "Energy/Natoms", "eV"}, {"f", "Force", "eV/A"},
-      {"v", "Virial", "eV"}, {"v_atom", "Virial/Natoms", "eV"}};
+      {"e", "Energy", "eV"}, {"e_atom", "Energy/", "eV"}, {"f", "Force", "eV/A"},
+      {"v", "Virial", "eV"}, {"v_atom", "Virial/", "eV"}};
   for (const auto& [key, label, unit] : order) {
     if (!all.count(key)) continue;
     double mae = 0, mse = 0, count = 0;
@@ -130,8 +138,7 @@ void run_test(const TestOptions& options) {
       mse += e.rmse * e.rmse * static_cast<double>(e.count);
       count += static_cast<double>(e.count);
     }
-    fmt::print("{:<19s}: {:e} {}\n", label + " MAE", mae / count, unit);
-    fmt::print("{:<19s}: {:e} {}\n", label + " RMSE", std::sqrt(mse / count), unit);
+    print_error(label, mae / count, std::sqrt(mse / count), unit);
   }
   fmt::print("# -----------------------------------------------\n");
   if (!options.detail.empty())

@@ -1,0 +1,248 @@
+// Times one se_e2_a training step and the energy+force evaluation on DeePMD-kit's water example
+// (192 atoms, batch 1) with the seed's network sizes (DeePMD-kit's examples/water/se_e2_a):
+// sel [46, 92], rcut 6, rcut_smth 0.5, neuron [25, 50, 100], axis_neuron 16, type_one_side,
+// fitting [240, 240, 240] with resnet_dt.
+//
+// A plain program rather than Google Benchmark, so that warm-up and the statistic (median of N
+// timed runs) are explicit. Measurements, each run `--warmup` times untimed and then `--steps`
+// times:
+//   train   : prepare + evaluate(create_graph) + loss (DeePMD-kit's default prefactors) +
+//             backward + Adam step, i.e. one iteration of Trainer::run without logging
+//   prepare : the neighbour list and model input alone (part of `train` and `infer`)
+//   infer   : prepare + evaluate(create_graph=false): energy, forces and virial of one frame
+// Each prints one JSON line (or a markdown row with --format markdown). Peak RSS is the process's
+// getrusage ru_maxrss, which only grows: run one mode per process (--mode) for a per-mode peak;
+// bench/run_se_e2_a.sh does that.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/csrc/api/include/torch/version.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include "core/config_schema.hpp"
+#include "data/system.hpp"
+#include "model/energy_model.hpp"
+#include "model/registry.hpp"
+#include "train/adam.hpp"
+#include "train/energy_loss.hpp"
+
+namespace {
+
+using json = nlohmann::ordered_json;
+using namespace atomforge;
+
+struct Options {
+  int64_t steps = 20;
+  int64_t warmup = 3;
+  int threads = 2;
+  std::string precision = "float64";
+  std::string mode = "all";  // all | train | prepare | infer
+  std::string format = "json";
+  std::string data = std::string(ATOMFORGE_SOURCE_DIR) + "/examples/data/water/data_0";
+  std::string profile;  // when set, the timed runs of each mode are traced to PROFILE.MODE.json
+};
+
+[[noreturn]] void usage(int code) {
+  std::fprintf(code == 0 ? stdout : stderr,
+               "usage: bench_se_e2_a [--steps N] [--warmup N] [--threads N] [--precision float64|float32]\n"
+               "                     [--mode all|train|prepare|infer] [--format json|markdown] [--data DIR]\n"
+               "                     [--profile PREFIX]  (libtorch profiler trace of the timed runs, PREFIX.MODE.json;\n"
+               "                                          summarise with bench/profile_summary.py)\n");
+  std::exit(code);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") usage(0);
+    if (i + 1 >= argc) usage(2);
+    const std::string v = argv[++i];
+    if (a == "--steps") o.steps = std::stoll(v);
+    else if (a == "--warmup") o.warmup = std::stoll(v);
+    else if (a == "--threads") o.threads = std::stoi(v);
+    else if (a == "--precision") o.precision = v;
+    else if (a == "--mode") o.mode = v;
+    else if (a == "--format") o.format = v;
+    else if (a == "--data") o.data = v;
+    else if (a == "--profile") o.profile = v;
+    else usage(2);
+  }
+  if (o.steps < 1 || o.warmup < 0 || o.threads < 1) usage(2);
+  if (o.precision != "float64" && o.precision != "float32") usage(2);
+  if (o.mode != "all" && o.mode != "train" && o.mode != "prepare" && o.mode != "infer") usage(2);
+  if (o.format != "json" && o.format != "markdown") usage(2);
+  return o;
+}
+
+// DeePMD-kit's examples/water/se_e2_a/input.json model section (seeds fixed for reproducibility).
+json model_config(const std::string& precision) {
+  return {{"type_map", {"O", "H"}},
+          {"descriptor",
+           {{"type", "se_e2_a"},
+            {"sel", {46, 92}},
+            {"rcut_smth", 0.5},
+            {"rcut", 6.0},
+            {"neuron", {25, 50, 100}},
+            {"resnet_dt", false},
+            {"axis_neuron", 16},
+            {"type_one_side", true},
+            {"precision", precision},
+            {"seed", 1}}},
+          {"fitting_net", {{"neuron", {240, 240, 240}}, {"resnet_dt", true}, {"precision", precision}, {"seed", 1}}}};
+}
+
+// DeePMD-kit's default 'ener' prefactors (no virial labels in this system).
+json loss_config() {
+  return {{"start_pref_e", 0.02}, {"limit_pref_e", 1.0}, {"start_pref_f", 1000.0},
+          {"limit_pref_f", 1.0},  {"start_pref_v", 0.0}, {"limit_pref_v", 0.0}};
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+double current_rss_mb() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+}
+
+struct Timing {
+  std::vector<double> seconds;
+  double median() const {
+    std::vector<double> s = seconds;
+    std::sort(s.begin(), s.end());
+    const std::size_t n = s.size();
+    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+  }
+  double min() const { return *std::min_element(seconds.begin(), seconds.end()); }
+  double max() const { return *std::max_element(seconds.begin(), seconds.end()); }
+  double mean() const {
+    double sum = 0;
+    for (double x : seconds) sum += x;
+    return sum / static_cast<double>(seconds.size());
+  }
+};
+
+// Runs `body(i)` warmup times untimed, then steps times timed; i counts all calls. With
+// --profile the timed runs are also traced (the profiler's overhead is in their times then).
+Timing measure(const Options& o, const std::string& name, const std::function<void(int64_t)>& body) {
+  int64_t i = 0;
+  for (int64_t k = 0; k < o.warmup; ++k) body(i++);
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+  if (!o.profile.empty())
+    profile = std::make_unique<torch::autograd::profiler::RecordProfile>(o.profile + "." + name + ".json");
+  Timing t;
+  for (int64_t k = 0; k < o.steps; ++k) {
+    const auto t0 = std::chrono::steady_clock::now();
+    body(i++);
+    t.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return t;
+}
+
+void report(const Options& o, const std::string& name, const Timing& t, double rss_before_mb, int64_t natoms,
+            int64_t edges) {
+  const double median = t.median();
+  if (o.format == "markdown") {
+    std::cout << fmt::format("| {} | {} | {} | {:.4f} | {:.4f} | {:.4f} | {:.2f} | {:.0f} |\n", name, o.precision,
+                             o.threads, median, t.min(), t.max(), 1.0 / median, peak_rss_mb());
+    return;
+  }
+  json j = {{"bench", name},
+            {"precision", o.precision},
+            {"threads", o.threads},
+            {"torch_threads", at::get_num_threads()},
+            {"natoms", natoms},
+            {"edges", edges},
+            {"warmup", o.warmup},
+            {"steps", o.steps},
+            {"median_s", median},
+            {"min_s", t.min()},
+            {"max_s", t.max()},
+            {"mean_s", t.mean()},
+            {"per_s", 1.0 / median},
+            {"rss_before_mb", rss_before_mb},
+            {"peak_rss_mb", peak_rss_mb()},
+            {"torch_version", TORCH_VERSION}};
+  std::cout << j.dump() << std::endl;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  at::set_num_threads(o.threads);
+  at::manual_seed(0);
+
+  const data::System system = data::read_deepmd_system(o.data);
+  const int64_t nframes = system.nframes;
+  model::EnergyModel model(config::resolve(model::model_schema(), model_config(o.precision)), 1);
+  model.compute_statistics({system}, {1});
+  model.fit_out_bias({system});
+
+  const double lr = 1e-3;  // DeePMD-kit's default start_lr; a constant rate costs the same
+  const train::EnergyLoss loss(loss_config(), lr);
+  train::Adam adam(model.parameters());
+
+  // Frames cycle through the system, one per step, as batch_size 1 training does.
+  const auto frame = [&](int64_t i) { return std::vector<int64_t>{i % nframes}; };
+  const model::ModelInput probe = model.prepare(system, {0});
+  const int64_t edges = probe.edge_vec.size(0);
+  if (probe.truncated_centres > 0)
+    std::cerr << fmt::format("note: {} centres have more neighbours than sel allows\n", probe.truncated_centres);
+
+  if (o.format == "markdown")
+    std::cout << "| measurement | precision | threads | median s | min s | max s | per s | peak RSS MB |\n"
+                 "|---|---|---|---|---|---|---|---|\n";
+
+  // Order matters for peak RSS in --mode all: the cheapest first.
+  if (o.mode == "all" || o.mode == "prepare") {
+    const double rss = current_rss_mb();
+    const Timing t = measure(o, "prepare", [&](int64_t i) {
+      const model::ModelInput input = model.prepare(system, frame(i));
+      (void)input;
+    });
+    report(o, "prepare", t, rss, system.natoms(), edges);
+  }
+  if (o.mode == "all" || o.mode == "infer") {
+    const double rss = current_rss_mb();
+    const Timing t = measure(o, "infer", [&](int64_t i) {
+      const model::Prediction p = model.evaluate(model.prepare(system, frame(i)), false);
+      (void)p.force.data_ptr();
+    });
+    report(o, "infer", t, rss, system.natoms(), edges);
+  }
+  if (o.mode == "all" || o.mode == "train") {
+    const double rss = current_rss_mb();
+    const Timing t = measure(o, "train", [&](int64_t i) {
+      const auto frames = frame(i);
+      const model::Prediction prediction = model.evaluate(model.prepare(system, frames), true);
+      const train::LossValue value =
+          loss(prediction, train::make_labels(system, frames, model.dtype()), system.natoms(), lr);
+      value.loss.backward();
+      adam.step(lr);
+    });
+    report(o, "train", t, rss, system.natoms(), edges);
+  }
+  return 0;
+}
