@@ -126,8 +126,35 @@ double current_rss_mb() {
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
 }
 
+// CPU time of the whole machine (busy, total) and of this process, to tell how much of the
+// machine other processes used while we were timing: the numbers are contended when it is high.
+struct CpuSnapshot {
+  double busy = 0, total = 0, own = 0;  // seconds
+};
+
+CpuSnapshot cpu_snapshot() {
+  CpuSnapshot c;
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  stat >> cpu;
+  const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  for (int k = 0; k < 8; ++k) {  // user nice system idle iowait irq softirq steal
+    double v = 0;
+    stat >> v;
+    c.total += v / hz;
+    if (k != 3 && k != 4) c.busy += v / hz;
+  }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  c.own = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+          1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+  return c;
+}
+
 struct Timing {
   std::vector<double> seconds;
+  double others_cpus = 0;  // CPUs kept busy by other processes during the timed runs, on average
+  double own_cpus = 0;     // CPUs this process kept busy during the timed runs, on average
   double median() const {
     std::vector<double> s = seconds;
     std::sort(s.begin(), s.end());
@@ -152,11 +179,20 @@ Timing measure(const Options& o, const std::string& name, const std::function<vo
   if (!o.profile.empty())
     profile = std::make_unique<torch::autograd::profiler::RecordProfile>(o.profile + "." + name + ".json");
   Timing t;
+  const CpuSnapshot before = cpu_snapshot();
+  const auto start = std::chrono::steady_clock::now();
   for (int64_t k = 0; k < o.steps; ++k) {
     const auto t0 = std::chrono::steady_clock::now();
     body(i++);
     t.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
+  const CpuSnapshot after = cpu_snapshot();
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double ncpu = (after.total - before.total) / std::max(wall, 1e-9);  // online CPUs
+  const double own = after.own - before.own;
+  t.own_cpus = own / std::max(wall, 1e-9);
+  t.others_cpus = std::max(0.0, (after.busy - before.busy - own) / std::max(wall, 1e-9));
+  t.others_cpus = std::min(t.others_cpus, ncpu);
   return t;
 }
 
@@ -183,6 +219,8 @@ void report(const Options& o, const std::string& name, const Timing& t, double r
             {"per_s", 1.0 / median},
             {"rss_before_mb", rss_before_mb},
             {"peak_rss_mb", peak_rss_mb()},
+            {"own_cpus", t.own_cpus},
+            {"others_cpus", t.others_cpus},
             {"torch_version", TORCH_VERSION}};
   std::cout << j.dump() << std::endl;
 }

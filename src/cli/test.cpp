@@ -10,7 +10,7 @@
 #include "cli/run_command.hpp"
 #include "core/atomic_file.hpp"
 #include "core/tensor_file.hpp"
-#include "data/system.hpp"
+#include "data/load_systems.hpp"
 #include "model/energy_model.hpp"
 
 namespace atomforge::cli {
@@ -71,14 +71,14 @@ std::string columns(const std::vector<double>& label, const std::vector<double>&
 
 void run_test(const TestOptions& options) {
   const auto model = model::EnergyModel::load(load_tensor_file(options.model), options.model);
-  std::vector<std::string> paths;
+  std::vector<data::System> systems;
   for (const auto& root : options.systems)
-    for (const auto& dir : data::find_systems(root)) paths.push_back(dir);
+    for (auto& system : data::load_systems(root)) systems.push_back(std::move(system));
 
   std::map<std::string, std::vector<Error>> all;  // metric -> per-system errors
   std::map<std::string, std::string> detail;      // file suffix -> contents
-  for (const auto& path : paths) {
-    const data::System system = data::read_deepmd_system(path);
+  for (const auto& system : systems) {
+    const std::string& path = system.path;
     const int64_t n = std::min(options.numb_test, system.nframes);
     std::vector<double> e_pred, f_pred, v_pred;
     for (int64_t begin = 0; begin < n; begin += options.chunk) {
@@ -126,7 +126,7 @@ void run_test(const TestOptions& options) {
     fmt::print("# -----------------------------------------------\n");
   }
   // As dp test: MAE averaged and MSE averaged with weights = number of values of each system.
-  fmt::print("# ----------weighted average of errors-----------\n# number of systems : {}\n", paths.size());
+  fmt::print("# ----------weighted average of errors-----------\n# number of systems : {}\n", systems.size());
   const std::vector<std::tuple<std::string, std::string, std::string>> order = {
       {"e", "Energy", "eV"}, {"e_atom", "Energy/", "eV"}, {"f", "Force", "eV/A"},
       {"v", "Virial", "eV"}, {"v_atom", "Virial/", "eV"}};

@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
-#include "data/system.hpp"
+#include "data/load_systems.hpp"
 
 namespace atomforge::train {
 
@@ -22,9 +22,9 @@ data::DataSet load_dataset(const nlohmann::ordered_json& config, const std::stri
   for (const auto& root : roots) {
     const fs::path path = fs::path(root).is_absolute() ? fs::path(root) : fs::path(base_dir) / root;
     if (!fs::exists(path)) fail("{}.systems: system folder '{}' does not exist", key_path, path.string());
-    for (const auto& dir : data::find_systems(path.lexically_normal().string())) {
-      systems.push_back(data::read_deepmd_system(dir));
-      data::map_types(systems.back(), type_map);  // unknown elements fail here, naming the system
+    for (auto& system : data::load_systems(path.lexically_normal().string())) {
+      data::map_types(system, type_map);  // unknown elements fail here, naming the system
+      systems.push_back(std::move(system));
     }
   }
   std::vector<double> sys_probs;

@@ -12,8 +12,8 @@ config::Node data_schema(bool validation) {
   return object(
       validation ? "validation data" : "training data",
       {required("systems", one_of({string("folder searched recursively for systems"),
-                                   array(string("system folder"), "system folders")},
-                                  "a folder or a list of system folders (relative to input.json)")),
+                                   array(string("system folder or extxyz file"), "systems")},
+                                  "a folder, extxyz file, or a list of them (relative to input.json)")),
        defaulted("batch_size",
                  one_of({integer("frames per batch"), string("\"auto\" or \"auto:N\""),
                          array(integer("frames per batch"), "one per system")},

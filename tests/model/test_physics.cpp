@@ -179,5 +179,27 @@ TEST(Smoothness, NeighbourCrossingTheCutoff) {
   EXPECT_EQ(at_x(crossing_h + 0.5).force[0][2].abs().max().item<double>(), 0.0);
 }
 
+// precision "float32" runs the same model in single precision: same energy and forces to
+// single-precision accuracy.
+TEST(Precision, Float32AgreesWithFloat64) {
+  const data::System frame = single_frame("water/data_0", 0);
+  auto m64 = small_model({"O", "H"}, {30, 60}, 4.5, {}, "float64");
+  auto m32 = small_model({"O", "H"}, {30, 60}, 4.5, {}, "float32");
+  for (auto* m : {m64.get(), m32.get()}) {
+    m->compute_statistics({frame}, {1});
+    roughen(*m, 30.0);
+  }
+  const auto p64 = m64->evaluate(m64->prepare(frame, {0}), false);
+  const auto p32 = m32->evaluate(m32->prepare(frame, {0}), false);
+  EXPECT_EQ(p32.energy.scalar_type(), at::kFloat);
+  EXPECT_EQ(p32.force.scalar_type(), at::kFloat);
+  const double e = p64.energy.item<double>();
+  EXPECT_NEAR(p32.energy.item<double>(), e, 1e-5 * std::abs(e));
+  const double fmax = p64.force.abs().max().item<double>();
+  EXPECT_GT(fmax, 0.05);
+  EXPECT_LT((p32.force.to(at::kDouble) - p64.force).abs().max().item<double>(), 1e-4 * fmax);
+  EXPECT_GT((p32.force.to(at::kDouble) - p64.force).abs().max().item<double>(), 0.0) << "float32 really ran";
+}
+
 }  // namespace
 }  // namespace atomforge::testing

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "../cli_test_util.hpp"
+#include "data/extxyz.hpp"
+#include "data/system.hpp"
 
 namespace atomforge::testing {
 namespace {
@@ -107,6 +109,33 @@ TEST(TrainingCheckpoints, KeepsTheNewestAndLinksTheLatest) {
   EXPECT_EQ(resolved["model"]["descriptor"]["resnet_dt"], false);
   EXPECT_EQ(resolved["loss"]["start_pref_v"], 0.0);
   EXPECT_EQ(resolved["training"]["disp_file"], "lcurve.out");
+}
+
+}  // namespace
+}  // namespace atomforge::testing
+
+namespace atomforge::testing {
+namespace {
+
+// The same frames as an npy system and as extended XYZ train and test identically.
+TEST(TrainingInputs, ExtxyzSystemsEqualNpySystems) {
+  TempDir dir;
+  const data::System water = data::read_deepmd_system(bundled("water/data_0"));
+  data::write_extxyz(dir / "water.extxyz", water);
+  for (const std::string& name : {"npy", "xyz"}) {
+    auto input = small_water_input({name == "npy" ? bundled("water/data_0") : dir / "water.extxyz"},
+                                   {bundled("water/data_3")});
+    input["training"]["numb_steps"] = 6;
+    write_text(dir / (name + ".json"), input.dump());
+    const Result r = run("train " + (dir / (name + ".json")) + " -o " + (dir / name));
+    ASSERT_EQ(r.code, 0) << r.output;
+  }
+  EXPECT_EQ(read_text(dir / "npy/lcurve.out"), read_text(dir / "xyz/lcurve.out"));
+  const Result on_npy = run("test -m " + (dir / "npy/model.ckpt.pt") + " -s " + bundled("water/data_0") + " -n 4");
+  const Result on_xyz = run("test -m " + (dir / "npy/model.ckpt.pt") + " -s " + (dir / "water.extxyz") + " -n 4");
+  ASSERT_EQ(on_xyz.code, 0) << on_xyz.output;
+  const auto metrics = [](const std::string& out) { return out.substr(out.find("number of test data")); };
+  EXPECT_EQ(metrics(on_npy.output), metrics(on_xyz.output));
 }
 
 }  // namespace
