@@ -117,6 +117,7 @@ def blas_name(label):
         return f"system `{os.path.basename(e['SYSTEM_BLAS'])}`" + (f" ({pkg})" if pkg else "")
     return f"`{e['EXTRA_BLAS']}`"
 
+ncpu = int(e["CPU_COUNT"])
 torch_version = rows[0]["torch_version"] if rows else "?"
 out = []
 w = out.append
@@ -156,7 +157,7 @@ w("")
 w("## Results")
 w("")
 w("| who | BLAS | precision | threads | train s/step (median) | train steps/s | train min-max s | "
-  "prepare ms | inference s/frame | inference frames/s | peak RSS train / inference MB | CPUs busy before |")
+  "prepare ms | inference s/frame | inference frames/s | peak RSS train / inference MB | other load before / during, CPUs |")
 w("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for k in keys:
     label, precision, threads = k
@@ -167,13 +168,17 @@ for k in keys:
     cells += [f"{1000 * p['median_s']:.1f}"] if p else ["-"]
     cells += [f"{i['median_s']:.3f}", f"{i['per_s']:.2f}"] if i else ["-"] * 2
     cells += [" / ".join(f"{r['peak_rss_mb']:.0f}" if r else "-" for r in (t, i))]
-    cells += [f"{busy}%"]
+    during = max(r["others_cpus"] for r in (t, p, i) if r)
+    cells += [f"{busy * ncpu / 100:.2f} / {during:.2f}"]
     w("| " + " | ".join(cells) + " |")
 w("| DeePMD-kit PyTorch backend, **quoted from issue 7, not measured by us** (Debian 12, 2 cores, "
   "Debian torch 1.13, 2026-11-23) | ? | float64 | 2 | 0.72 | 1.39 | - | - | ~0.5 | ~2 | 0.85 GB peak | - |")
 w("")
-w("\"CPUs busy before\" is the share of all CPUs busy (any process) in the second before each run, "
-  "the largest of the three runs of a row; anything well above 0% means the timings are contended.")
+w("\"Other load\" is how many CPUs other processes kept busy, in the second before a run (all processes, "
+  "the runs were started when it was low if WAIT_IDLE allowed) and on average during its timed steps "
+  "(the machine's busy time minus the benchmark's own CPU time); the largest of a row's three runs. "
+  f"On this {ncpu}-CPU machine, anything much above 0.1 during the runs means the timings of that row "
+  "are contended and too slow, the 2-thread ones most (libtorch's OpenMP threads wait for each other).")
 w("")
 with open(e["OUT"], "w") as f:
     f.write("\n".join(out) + "\n")

@@ -16,35 +16,44 @@ config::Node energy_fitting_schema() {
                  defaulted("trainable", boolean("whether the fitting parameters are trained"), true),
                  defaulted("numb_fparam", integer("frame parameters (not supported: must be 0)"), 0),
                  defaulted("numb_aparam", integer("atomic parameters (not supported: must be 0)"), 0),
+                 defaulted("dim_case_embd",
+                           non_negative(integer("tasks sharing this fitting net (one-hot task input); 0 = one task")), 0),
                  optional("rcond", number("cut-off ratio of small singular values in the bias fit")),
                  optional("seed", integer("random seed of the initial parameters"))});
 }
 
 EnergyFitting::EnergyFitting(const nlohmann::ordered_json& config, int64_t ntypes, int64_t in_dim, uint64_t seed,
                              at::ScalarType dtype)
-    : ntypes_(ntypes) {
+    : ntypes_(ntypes), dim_case_embd_(config.at("dim_case_embd").get<int64_t>()) {
   if (config.at("numb_fparam").get<int64_t>() != 0 || config.at("numb_aparam").get<int64_t>() != 0)
     fail("model.fitting_net.numb_fparam / numb_aparam are not supported yet");
   at::Generator generator = at::detail::createCPUGenerator(seed);
   const auto widths = config.at("neuron").get<std::vector<int64_t>>();
   nets_.reserve(static_cast<std::size_t>(ntypes));
   for (int64_t t = 0; t < ntypes; ++t)
-    nets_.emplace_back(in_dim, widths, config.at("resnet_dt").get<bool>(),
+    nets_.emplace_back(in_dim + dim_case_embd_, widths, config.at("resnet_dt").get<bool>(),
                        config.at("activation_function").get<std::string>(), true, 1, dtype, generator);
   if (!config.at("trainable").get<bool>())
     for (auto& net : nets_)
       for (auto& layer : net.layers())
         for (at::Tensor* t : {&layer.matrix, &layer.bias, &layer.idt})
           if (t->defined()) t->set_requires_grad(false);
-  out_bias_ = at::zeros({ntypes}, at::TensorOptions().dtype(dtype));
 }
 
-at::Tensor EnergyFitting::forward(const at::Tensor& descriptor, const at::Tensor& atype) const {
-  at::Tensor energy = out_bias_.index_select(0, atype);
+at::Tensor EnergyFitting::forward(const at::Tensor& descriptor, const at::Tensor& atype, int64_t task_case) const {
+  at::Tensor input = descriptor;
+  if (dim_case_embd_ > 0) {
+    if (task_case < 0 || task_case >= dim_case_embd_)
+      fail("task index {} outside the fitting net's dim_case_embd {}", task_case, dim_case_embd_);
+    at::Tensor one_hot = at::zeros({descriptor.size(0), dim_case_embd_}, descriptor.options());
+    one_hot.select(1, task_case).fill_(1.0);
+    input = at::cat({descriptor, one_hot}, 1);
+  }
+  at::Tensor energy = at::zeros({descriptor.size(0)}, descriptor.options());
   for (int64_t t = 0; t < ntypes_; ++t) {
     const at::Tensor atoms = (atype == t).nonzero().view({-1});
     if (atoms.size(0) == 0) continue;
-    const at::Tensor e = nets_[t].forward(descriptor.index_select(0, atoms)).view({-1});
+    const at::Tensor e = nets_[t].forward(input.index_select(0, atoms)).view({-1});
     energy = energy.index_add(0, atoms, e);
   }
   return energy;
@@ -52,7 +61,6 @@ at::Tensor EnergyFitting::forward(const at::Tensor& descriptor, const at::Tensor
 
 void EnergyFitting::register_into(ParameterList& list, const std::string& prefix) {
   for (int64_t t = 0; t < ntypes_; ++t) nets_[t].register_into(list, prefix + "net." + std::to_string(t) + ".");
-  list.add_buffer(prefix + "out_bias", &out_bias_);
 }
 
 }  // namespace atomforge::model

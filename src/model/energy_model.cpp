@@ -15,21 +15,75 @@ at::ScalarType precision_dtype(const std::string& precision) {
   fail("unknown precision '{}' (float64 or float32)", precision);
 }
 
+nlohmann::ordered_json EnergyModel::single_task_config(const nlohmann::ordered_json& section) {
+  nlohmann::ordered_json config = section;
+  config.erase("fitting_net");
+  config["fitting_nets"] = {{kDefaultHead, section.at("fitting_net")}};
+  config["heads"] = {{kDefaultHead, {{"fitting", kDefaultHead}, {"case", 0}}}};
+  return config;
+}
+
 EnergyModel::EnergyModel(nlohmann::ordered_json config, uint64_t default_seed) : config_(std::move(config)) {
   type_map_ = config_.at("type_map").get<std::vector<std::string>>();
   if (type_map_.empty()) fail("model.type_map must not be empty");
   const auto& descriptor_config = config_.at("descriptor");
-  const auto& fitting_config = config_.at("fitting_net");
   dtype_ = precision_dtype(descriptor_config.at("precision").get<std::string>());
-  if (precision_dtype(fitting_config.at("precision").get<std::string>()) != dtype_)
-    fail("model.fitting_net.precision must equal model.descriptor.precision (mixed precision is not supported)");
   const int64_t ntypes = static_cast<int64_t>(type_map_.size());
   const auto& entry = find_descriptor(descriptor_config.at("type").get<std::string>());
   descriptor_ = entry.make(descriptor_config, ntypes, descriptor_config.value("seed", default_seed), dtype_);
-  fitting_ = std::make_unique<EnergyFitting>(fitting_config, ntypes, descriptor_->output_dim(),
-                                             fitting_config.value("seed", default_seed), dtype_);
   descriptor_->register_into(parameters_, "descriptor.");
-  fitting_->register_into(parameters_, "fitting.");
+
+  uint64_t fitting_index = 0;
+  for (const auto& [key, fitting_config] : config_.at("fitting_nets").items()) {
+    if (precision_dtype(fitting_config.at("precision").get<std::string>()) != dtype_)
+      fail("fitting net '{}': precision must equal the descriptor's (mixed precision is not supported)", key);
+    auto fitting = std::make_unique<EnergyFitting>(fitting_config, ntypes, descriptor_->output_dim(),
+                                                   fitting_config.value("seed", default_seed + fitting_index++), dtype_);
+    fitting->register_into(parameters_, "fitting." + key + ".");
+    fittings_.emplace(key, std::move(fitting));
+  }
+  for (const auto& [name, head_config] : config_.at("heads").items()) {
+    Head h;
+    h.fitting = head_config.at("fitting").get<std::string>();
+    h.task_case = head_config.value("case", int64_t{0});
+    if (!fittings_.count(h.fitting)) fail("head '{}' refers to unknown fitting net '{}'", name, h.fitting);
+    const int64_t cases = fittings_.at(h.fitting)->dim_case_embd();
+    if (cases > 0 ? h.task_case >= cases : h.task_case != 0)
+      fail("head '{}': task index {} does not fit fitting net '{}' (dim_case_embd {})", name, h.task_case, h.fitting,
+           cases);
+    h.out_bias = at::zeros({ntypes}, at::TensorOptions().dtype(dtype_));
+    head_names_.push_back(name);
+    heads_.emplace(name, std::move(h));
+  }
+  if (head_names_.empty()) fail("the model has no head");
+  for (const auto& name : head_names_) parameters_.add_buffer("bias." + name, &heads_.at(name).out_bias);
+}
+
+bool EnergyModel::has_head(const std::string& name) const { return heads_.count(name) > 0; }
+
+const EnergyModel::Head& EnergyModel::head(const std::string& name) const {
+  auto it = heads_.find(name);
+  if (it == heads_.end()) {
+    std::string list;
+    for (const auto& h : head_names_) list += (list.empty() ? "" : ", ") + h;
+    fail("the model has no head '{}' (heads: {})", name, list);
+  }
+  return it->second;
+}
+
+const std::string& EnergyModel::only_head() const {
+  if (head_names_.size() != 1) {
+    std::string list;
+    for (const auto& h : head_names_) list += (list.empty() ? "" : ", ") + h;
+    fail("this is a multi-task model: choose a head ({})", list);
+  }
+  return head_names_.front();
+}
+
+at::Tensor& EnergyModel::out_bias(const std::string& name) { return const_cast<Head&>(head(name)).out_bias; }
+
+Prediction EnergyModel::evaluate(const ModelInput& input, bool create_graph) const {
+  return evaluate(input, only_head(), create_graph);
 }
 
 ModelInput EnergyModel::prepare(const data::System& system, const std::vector<int64_t>& frames) const {
@@ -41,11 +95,14 @@ ModelInput EnergyModel::prepare(const double* coord, const double* box, bool pbc
   return build_model_input(coord, box, pbc, types, nframes, descriptor_->selection(), dtype_);
 }
 
-Prediction EnergyModel::evaluate(const ModelInput& input, bool create_graph) const {
+Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& head_name, bool create_graph) const {
+  const Head& h = head(head_name);
   ModelInput local = input;
   local.edge_vec = input.edge_vec.detach().set_requires_grad(true);
   const at::Tensor descriptor = descriptor_->forward(local);
-  const at::Tensor atom_energy = fitting_->forward(descriptor, local.atype).view({input.nframes, input.nloc});
+  const at::Tensor atom_energy = (fittings_.at(h.fitting)->forward(descriptor, local.atype, h.task_case) +
+                                  h.out_bias.index_select(0, local.atype))
+                                     .view({input.nframes, input.nloc});
   const at::Tensor energy = atom_energy.sum(1);
 
   auto grads = torch::autograd::grad({energy.sum()}, {local.edge_vec}, {}, /*retain_graph=*/create_graph,
@@ -81,16 +138,27 @@ void EnergyModel::compute_statistics(const std::vector<data::System>& systems,
   descriptor_->compute_statistics(samples);
 }
 
-void EnergyModel::fit_out_bias(const std::vector<data::System>& systems) {
+void EnergyModel::fit_out_bias(const std::string& head_name, const std::vector<data::System>& systems,
+                               bool residual) {
+  Head& h = const_cast<Head&>(head(head_name));
   const int64_t ntypes = static_cast<int64_t>(type_map_.size());
+  if (residual) h.out_bias.zero_();
   std::vector<double> counts, energies;
+  constexpr int64_t kChunk = 16;
   for (const auto& system : systems) {
     if (!system.has_energy()) continue;
     std::vector<double> row(ntypes, 0.0);
     for (int32_t t : data::map_types(system, type_map_)) row[t] += 1.0;
+    std::vector<double> predicted(system.nframes, 0.0);
+    for (int64_t begin = 0; residual && begin < system.nframes; begin += kChunk) {
+      std::vector<int64_t> frames;
+      for (int64_t f = begin; f < std::min(system.nframes, begin + kChunk); ++f) frames.push_back(f);
+      const at::Tensor e = evaluate(prepare(system, frames), head_name, false).energy.to(at::kDouble).contiguous();
+      std::copy(e.data_ptr<double>(), e.data_ptr<double>() + e.numel(), predicted.begin() + begin);
+    }
     for (int64_t f = 0; f < system.nframes; ++f) {
       counts.insert(counts.end(), row.begin(), row.end());
-      energies.push_back(system.energy[f]);
+      energies.push_back(system.energy[f] - predicted[f]);
     }
   }
   if (energies.empty()) fail("cannot fit the energy bias: no system has energy labels");
@@ -99,7 +167,26 @@ void EnergyModel::fit_out_bias(const std::vector<data::System>& systems) {
   const at::Tensor b = at::from_blob(energies.data(), {n, 1}, at::kDouble);
   // Minimum-norm solution: with a single composition the system is rank-deficient.
   const at::Tensor bias = at::matmul(at::linalg_pinv(a), b).view({ntypes});
-  fitting_->out_bias() = bias.to(dtype_);
+  h.out_bias = bias.to(dtype_);
+}
+
+std::unique_ptr<EnergyModel> EnergyModel::extract_head(const std::string& name) const {
+  const Head& h = head(name);
+  nlohmann::ordered_json config = config_;
+  config["fitting_nets"] = {{h.fitting, config_.at("fitting_nets").at(h.fitting)}};
+  config["heads"] = {{name, config_.at("heads").at(name)}};
+  auto single = std::make_unique<EnergyModel>(config, 0);
+  // Copy every array the single-head model has, by name, from this model.
+  std::map<std::string, at::Tensor> mine;
+  for (const auto& [n, t] : parameters_.parameters()) mine[n] = *t;
+  for (const auto& [n, t] : parameters_.buffers()) mine[n] = *t;
+  auto copy = [&](const std::string& n, at::Tensor* t) {
+    const bool grad = t->requires_grad();
+    *t = mine.at(n).detach().clone().set_requires_grad(grad);
+  };
+  for (const auto& [n, t] : single->parameters_.parameters()) copy(n, t);
+  for (const auto& [n, t] : single->parameters_.buffers()) copy(n, t);
+  return single;
 }
 
 void EnergyModel::save(TensorFile& file) const {
@@ -108,6 +195,7 @@ void EnergyModel::save(TensorFile& file) const {
   file.meta["rcut"] = rcut();
   file.meta["precision"] = dtype_ == at::kFloat ? "float32" : "float64";
   file.meta["descriptor"] = config_.at("descriptor").at("type");
+  file.meta["heads"] = head_names_;
   file.meta["model"] = config_;
   parameters_.save(file, "model.");
 }

@@ -1,7 +1,14 @@
 #pragma once
-// The energy model: descriptor + fitting net + per-type energy bias. Energy is the sum of atomic
-// energies; forces F = -dE/dr and the virial W = -sum_edges dE/dr_ij (x) r_ij come from one
-// autograd pass over the edge vectors (kept differentiable when training on forces).
+// The energy model: one descriptor (the trunk) and one or more heads. A head is a fitting net
+// (its own, or one shared by several heads with a one-hot task input) plus its own per-type
+// energy bias; data sets labelled by different methods each get a head. Energy is the sum of
+// atomic energies; forces F = -dE/dr and the virial W = -sum_edges dE/dr_ij (x) r_ij come from
+// one autograd pass over the edge vectors (kept differentiable when training on forces).
+//
+// The model config is canonical: {type_map, descriptor, fitting_nets: {key: config},
+// heads: {name: {fitting: key, case: index}}, data_stat_nbatch, ...}; single_task_config()
+// turns DeePMD-kit's single-task `model` section into it (one head named "default").
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,18 +33,28 @@ struct Prediction {
 
 class EnergyModel {
  public:
-  // `config` is a resolved `model` section; `default_seed` seeds parts that name no seed.
-  EnergyModel(nlohmann::ordered_json config, uint64_t default_seed);
+  static constexpr const char* kDefaultHead = "default";
 
+  // `config` is canonical (see above); `default_seed` seeds parts that name no seed.
+  EnergyModel(nlohmann::ordered_json config, uint64_t default_seed);
+  static nlohmann::ordered_json single_task_config(const nlohmann::ordered_json& resolved_model_section);
+
+  const std::vector<std::string>& heads() const { return head_names_; }
+  bool has_head(const std::string& head) const;
+  Prediction evaluate(const ModelInput& input, const std::string& head, bool create_graph) const;
+  // The model's only head; an error naming the heads when there are several.
   Prediction evaluate(const ModelInput& input, bool create_graph) const;
+  const std::string& only_head() const;
   ModelInput prepare(const data::System& system, const std::vector<int64_t>& frames) const;
   ModelInput prepare(const double* coord, const double* box, bool pbc, const std::vector<int32_t>& types,
                      int64_t nframes) const;
 
   // Descriptor statistics from up to data_stat_nbatch x batch_size frames of each system.
   void compute_statistics(const std::vector<data::System>& systems, const std::vector<int64_t>& batch_sizes);
-  // out_bias by least squares (minimum norm) of frame energies on per-type atom counts.
-  void fit_out_bias(const std::vector<data::System>& systems);
+  // A head's out_bias by least squares (minimum norm) of frame energies on per-type atom counts;
+  // with `residual`, of label minus the head's current prediction (fine-tuning re-fit).
+  void fit_out_bias(const std::string& head, const std::vector<data::System>& systems, bool residual = false);
+  void fit_out_bias(const std::vector<data::System>& systems) { fit_out_bias(only_head(), systems); }
 
   const nlohmann::ordered_json& config() const { return config_; }
   const std::vector<std::string>& type_map() const { return type_map_; }
@@ -45,7 +62,10 @@ class EnergyModel {
   at::ScalarType dtype() const { return dtype_; }
   ParameterList& parameters() { return parameters_; }
   const ParameterList& parameters() const { return parameters_; }
-  at::Tensor& out_bias() { return fitting_->out_bias(); }
+  at::Tensor& out_bias(const std::string& head);
+  at::Tensor& out_bias() { return out_bias(only_head()); }
+  // A single-head model holding `head` of this one (same trunk, fitting net and bias).
+  std::unique_ptr<EnergyModel> extract_head(const std::string& head) const;
 
   // Self-describing: format, type map, cut-off, precision, the model config and every array.
   void save(TensorFile& file) const;
@@ -56,8 +76,16 @@ class EnergyModel {
   std::vector<std::string> type_map_;
   at::ScalarType dtype_;
   std::unique_ptr<Descriptor> descriptor_;
-  std::unique_ptr<EnergyFitting> fitting_;
+  std::map<std::string, std::unique_ptr<EnergyFitting>> fittings_;
+  struct Head {
+    std::string fitting;
+    int64_t task_case = 0;
+    at::Tensor out_bias;  // (ntypes)
+  };
+  std::vector<std::string> head_names_;
+  std::map<std::string, Head> heads_;
   ParameterList parameters_;
+  const Head& head(const std::string& name) const;
 };
 
 at::ScalarType precision_dtype(const std::string& precision);

@@ -45,12 +45,11 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
   if (!options_.restart.empty()) checkpoint = load_tensor_file(options_.restart);
   if (checkpoint) {
     model_ = model::EnergyModel::load(*checkpoint, options_.restart);
-    if (model_->config() != input_.at("model"))
+    if (model_->config() != model::EnergyModel::single_task_config(input_.at("model")))
       spdlog::warn("--restart: the model section of {} differs from the checkpoint's; the checkpoint's is used",
                    options_.input_path);
-    input_["model"] = model_->config();
   } else {
-    model_ = std::make_unique<model::EnergyModel>(input_.at("model"), seed);
+    model_ = std::make_unique<model::EnergyModel>(model::EnergyModel::single_task_config(input_.at("model")), seed);
   }
 
   const std::string base_dir = fs::absolute(options_.input_path).parent_path().string();

@@ -44,7 +44,8 @@ inline std::unique_ptr<model::EnergyModel> small_model(const std::vector<std::st
   nlohmann::ordered_json config = {{"type_map", type_map},
                                    {"descriptor", descriptor},
                                    {"fitting_net", {{"neuron", {16, 16}}, {"precision", precision}}}};
-  return std::make_unique<model::EnergyModel>(config::resolve(model::model_schema(), config), 7);
+  return std::make_unique<model::EnergyModel>(
+      model::EnergyModel::single_task_config(config::resolve(model::model_schema(), config)), 7);
 }
 
 // A freshly initialised network is almost flat (forces ~1e-5 eV/A), which would drown finite

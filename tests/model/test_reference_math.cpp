@@ -106,8 +106,8 @@ double reference_energy(const data::System& s, const Weights& w, const std::vect
         for (int d = 0; d < 4; ++d) acc += t_matrix[d][a] * t_matrix[d][b];
         descriptor.push_back(acc);
       }
-    energy += network(w, "fitting.net." + std::to_string(ti) + ".", descriptor, true)[0] +
-              w["fitting.out_bias"][ti].item<double>();
+    energy += network(w, "fitting.default.net." + std::to_string(ti) + ".", descriptor, true)[0] +
+              w["bias.default"][ti].item<double>();
   }
   return energy;
 }
