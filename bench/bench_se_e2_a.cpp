@@ -192,7 +192,7 @@ Timing measure(const Options& o, const std::string& name, const std::function<vo
   const double own = after.own - before.own;
   t.own_cpus = own / std::max(wall, 1e-9);
   t.others_cpus = std::max(0.0, (after.busy - before.busy - own) / std::max(wall, 1e-9));
-  t.others_cpus = std::min(t.others_cpus, ncpu);
+  t.others_cpus = std::min(t.others_cpus, std::max(0.0, ncpu - t.own_cpus));  // jiffy rounding
   return t;
 }
 
@@ -234,7 +234,8 @@ int main(int argc, char** argv) {
 
   const data::System system = data::read_deepmd_system(o.data);
   const int64_t nframes = system.nframes;
-  model::EnergyModel model(config::resolve(model::model_schema(), model_config(o.precision)), 1);
+  model::EnergyModel model(
+      model::EnergyModel::single_task_config(config::resolve(model::model_schema(), model_config(o.precision))), 1);
   model.compute_statistics({system}, {1});
   model.fit_out_bias({system});
 

@@ -97,6 +97,7 @@ export KERNEL="$(uname -r)"
 export CXX_VERSION="$(grep -m1 '^CMAKE_CXX_COMPILER:' "$BUILD/CMakeCache.txt" | cut -d= -f2 | xargs -r -I{} sh -c '{} --version | head -1')"
 export DATE_UTC="$(date -u '+%Y-%m-%d %H:%M UTC')"
 export SCRIPT_CMD="bash bench/run_se_e2_a.sh ${1:-}"
+export WAIT_POLICY="${OMP_WAIT_POLICY:-}"
 python3 - <<'EOF'
 import json, os
 
@@ -151,7 +152,8 @@ if e["EXTRA_BLAS"]:
     w(f"- extra rows: `LD_LIBRARY_PATH={e['EXTRA_BLAS_DIR']}` loads `{e['EXTRA_BLAS']}`")
 w(f"- git commit: {e['COMMIT']}")
 w(f"- command: `{e['SCRIPT_CMD'].strip()}` (STEPS={e['STEPS']} WARMUP={e['WARMUP']}), "
-  f"with OPENBLAS_NUM_THREADS=1 and OMP_NUM_THREADS equal to the thread count; per run: "
+  f"with OPENBLAS_NUM_THREADS=1 and OMP_NUM_THREADS equal to the thread count"
+  + (f", OMP_WAIT_POLICY={e['WAIT_POLICY']}" if e["WAIT_POLICY"] else "") + "; per run: "
   f"`{e['BIN']} --steps {e['STEPS']} --warmup {e['WARMUP']} --threads T --precision P --mode M`")
 w("")
 w("## Results")

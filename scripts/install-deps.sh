@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ ccache   # build
   libtorch-dev                   # tensors, autograd (forces, double backward), c10d collectives
+  libopenblas0-pthread           # fast BLAS for libtorch (only recommended by it; the reference BLAS is 4x slower)
   libgloo-dev                    # headers c10d's ProcessGroupGloo includes (symbols are in libtorch)
   nlohmann-json3-dev             # input.json, model file headers
   libcli11-dev                   # command line

@@ -1,4 +1,4 @@
-// atomforge train input.json [--restart CKPT | --init-model CKPT] [-o DIR]
+// atomforge train input.json [--restart CKPT | --init-model CKPT | --finetune CKPT --model-branch TASK] [-o DIR]
 #include <cstdlib>
 
 #include <CLI/CLI.hpp>
@@ -16,9 +16,16 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("-o,--output", options->output_dir, "folder for lcurve.out, checkpoints, input.resolved.json");
   auto* restart = cmd->add_option("--restart", options->restart, "continue from this checkpoint")
                       ->check(CLI::ExistingFile);
-  cmd->add_option("--init-model", options->init_model, "start from this checkpoint's parameters at step 0")
+  auto* init = cmd->add_option("--init-model", options->init_model, "start from this checkpoint's parameters at step 0")
+                   ->check(CLI::ExistingFile)
+                   ->excludes(restart);
+  cmd->add_option("--finetune", options->finetune,
+                  "fine-tune this pre-trained checkpoint or model (its trunk, one head, energy bias re-fitted)")
       ->check(CLI::ExistingFile)
-      ->excludes(restart);
+      ->excludes(restart)
+      ->excludes(init);
+  cmd->add_option("--model-branch", options->model_branch,
+                  "with --finetune: the pre-trained head to start from, or RANDOM for a fresh head");
   cmd->callback([options] {
     const int code = run_command([&] { train::Trainer(*options).run(); });
     if (code != 0) std::exit(code);

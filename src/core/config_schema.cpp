@@ -23,6 +23,8 @@ std::string kind_name(const Node& node) {
     case Kind::Integer: return "integer";
     case Kind::Bool: return "boolean";
     case Kind::Tagged: return "object";
+    case Kind::Map: return "object";
+    case Kind::Any: return "any";
     case Kind::OneOf: {
       std::string names;
       for (const auto& alt : node.alternatives) {
@@ -151,6 +153,19 @@ json resolve(const Node& schema, const json& input, const std::string& path) {
         out.push_back(resolve(*schema.items, input[i], path + "[" + std::to_string(i) + "]"));
       break;
     }
+    case Kind::Map: {
+      if (!input.is_object())
+        fail("config key '{}' must be an object, got {}", display(path), json_type_name(input));
+      out = json::object();
+      for (auto it = input.begin(); it != input.end(); ++it) {
+        if (!it.key().empty() && it.key()[0] == '_') continue;
+        out[it.key()] = resolve(*schema.items, it.value(), join_path(path, it.key()));
+      }
+      break;
+    }
+    case Kind::Any:
+      out = input;
+      break;
     case Kind::String: {
       if (!input.is_string())
         fail("config key '{}' must be a string, got {}", display(path), json_type_name(input));
@@ -220,9 +235,9 @@ std::string document(const Node& schema, const std::string& path) {
       doc << "): " << field.node.doc << "\n";
       if (field.node.kind == Kind::Object || field.node.kind == Kind::Tagged)
         doc << document(field.node, field_path);
-      if (field.node.kind == Kind::Array && field.node.items &&
+      if ((field.node.kind == Kind::Array || field.node.kind == Kind::Map) && field.node.items &&
           (field.node.items->kind == Kind::Object || field.node.items->kind == Kind::Tagged))
-        doc << document(*field.node.items, field_path + "[]");
+        doc << document(*field.node.items, field_path + (field.node.kind == Kind::Map ? ".NAME" : "[]"));
     }
   };
   if (schema.kind == Kind::Object) describe_fields(schema.fields, path);
@@ -288,6 +303,19 @@ Node array(Node items, std::string doc) {
   n.kind = Kind::Array;
   n.doc = std::move(doc);
   n.items = std::make_shared<Node>(std::move(items));
+  return n;
+}
+Node map(Node items, std::string doc) {
+  Node n;
+  n.kind = Kind::Map;
+  n.doc = std::move(doc);
+  n.items = std::make_shared<Node>(std::move(items));
+  return n;
+}
+Node any(std::string doc) {
+  Node n;
+  n.kind = Kind::Any;
+  n.doc = std::move(doc);
   return n;
 }
 Node one_of(std::vector<Node> alternatives, std::string doc) {

@@ -16,7 +16,7 @@ namespace atomforge::config {
 
 using json = nlohmann::ordered_json;
 
-enum class Kind { Object, Array, String, Number, Integer, Bool, OneOf, Tagged };
+enum class Kind { Object, Array, String, Number, Integer, Bool, OneOf, Tagged, Map, Any };
 
 struct Field;
 
@@ -24,7 +24,7 @@ struct Node {
   Kind kind = Kind::Object;
   std::string doc;
   std::vector<Field> fields;              // Object
-  std::shared_ptr<Node> items;            // Array
+  std::shared_ptr<Node> items;            // Array, Map: the schema of each element
   std::vector<std::string> choices;       // String: allowed values (empty = any)
   std::vector<Node> alternatives;         // OneOf: the first that accepts the value wins
   std::string tag_key;                    // Tagged: the key that selects the variant
@@ -50,6 +50,9 @@ Node number(std::string doc);
 Node integer(std::string doc);
 Node boolean(std::string doc);
 Node array(Node items, std::string doc);
+// An object whose keys the user names (task names, shared_dict keys); each value follows `items`.
+Node map(Node items, std::string doc);
+Node any(std::string doc);  // validated later, by whoever reads it
 Node one_of(std::vector<Node> alternatives, std::string doc);
 Node tagged(std::string doc, std::string tag_key, std::map<std::string, Node> variants,
             std::string tag_default = "", std::map<std::string, std::string> aliases = {});

@@ -1,16 +1,19 @@
 #pragma once
-// Single-task training: DeePMD-kit's loop (one batch per step, Adam, exponential lr, lcurve.out,
-// checkpoints), deterministic with a seed and resumable bit for bit.
+// Training, single- or multi-task: DeePMD-kit's loop (Adam, exponential lr, lcurve.out,
+// checkpoints), deterministic with a seed and resumable bit for bit. Multi-task: one head per
+// task on a shared trunk; each step trains one task drawn from model_prob ("sample") or the
+// weighted sum of every task's loss ("all"). Fine-tuning starts from a pre-trained model's trunk
+// and one of its heads (or a fresh head), with the energy bias re-fitted to the new data.
+#include <map>
 #include <memory>
-#include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
+#include <vector>
 
 #include "data/dataset.hpp"
 #include "model/energy_model.hpp"
 #include "train/adam.hpp"
 #include "train/energy_loss.hpp"
+#include "train/input_schema.hpp"
 #include "train/learning_rate.hpp"
 
 namespace atomforge::train {
@@ -18,8 +21,10 @@ namespace atomforge::train {
 struct TrainOptions {
   std::string input_path;  // input.json
   std::string output_dir = ".";
-  std::string restart;     // checkpoint to continue from
-  std::string init_model;  // checkpoint or model whose parameters start the run (steps from 0)
+  std::string restart;       // checkpoint to continue from
+  std::string init_model;    // checkpoint whose parameters start the run (steps from 0)
+  std::string finetune;      // pre-trained checkpoint or model to fine-tune
+  std::string model_branch;  // its head to start from, or "RANDOM" for a fresh head
 };
 
 class Trainer {
@@ -29,19 +34,30 @@ class Trainer {
   model::EnergyModel& model() { return *model_; }
 
  private:
+  struct Task {
+    TaskSpec spec;
+    std::string head;
+    std::unique_ptr<data::DataSet> train, valid;
+    std::unique_ptr<EnergyLoss> loss;
+  };
+
+  void build_fine_tuned_model(uint64_t seed);
+  LossValue train_loss(Task& task, double lr, bool create_graph);
+  std::map<std::string, double> validate(Task& task, double lr);
+  int64_t draw_task(int64_t step) const;
+  std::vector<std::string> lcurve_columns() const;
   void write_lcurve_header() const;
   void truncate_lcurve_after(int64_t step) const;
-  std::map<std::string, double> validate(double lr);
+  std::string lcurve_path() const;
   void save(int64_t step) const;
 
   TrainOptions options_;
-  nlohmann::ordered_json input_;
+  TrainingInput input_;
   std::unique_ptr<model::EnergyModel> model_;
-  std::unique_ptr<data::DataSet> train_data_;
-  std::unique_ptr<data::DataSet> valid_data_;
+  std::vector<Task> tasks_;
   std::unique_ptr<Adam> adam_;
-  std::unique_ptr<EnergyLoss> loss_;
   std::unique_ptr<ExpLearningRate> lr_;
+  uint64_t seed_ = 0;
   int64_t start_step_ = 0;
   int64_t numb_steps_ = 0;
 };

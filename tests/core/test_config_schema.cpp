@@ -94,3 +94,24 @@ TEST(EditDistance, Basics) {
 
 }  // namespace
 }  // namespace atomforge::config
+
+namespace atomforge::config {
+namespace {
+
+TEST(ConfigSchema, MapsValidateEveryUserNamedEntry) {
+  const Node node = object("r", {required("tasks", map(object("task", {defaulted("w", positive(number("w")), 1.0)}),
+                                                      "one entry per task"))});
+  const json out = resolve(node, json::parse(R"({"tasks": {"a": {}, "b": {"w": 2}, "_comment": 1}})"));
+  EXPECT_EQ(out.at("tasks").size(), 2u);
+  EXPECT_EQ(out.at("tasks").at("a").at("w").get<double>(), 1.0);
+  EXPECT_EQ(out.at("tasks").at("b").at("w").get<double>(), 2.0);
+  try {
+    resolve(node, json::parse(R"({"tasks": {"a": {"ww": 1}}})"));
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tasks.a.ww"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace atomforge::config
