@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "debug output");
   atomforge::cli::add_train_command(app);
   atomforge::cli::add_test_command(app);
+  atomforge::cli::add_show_command(app);
+  atomforge::cli::add_freeze_command(app);
+  atomforge::cli::add_change_bias_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,4 +1,5 @@
-// atomforge test -m MODEL -s SYSTEM [SYSTEM...] [-n N] [-d PREFIX]: DeePMD-kit's `dp test`.
+// atomforge test -m MODEL -s SYSTEM [SYSTEM...] [-n N] [-d PREFIX] [--model-branch TASK]: DeePMD-kit's
+// `dp test`; a multi-task model or checkpoint needs the head (branch) to test.
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -7,10 +8,10 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/model_file.hpp"
 #include "cli/run_command.hpp"
 #include "core/atomic_file.hpp"
 #include "core/tensor_file.hpp"
-#include "data/load_systems.hpp"
 #include "model/energy_model.hpp"
 
 namespace atomforge::cli {
@@ -22,6 +23,7 @@ struct TestOptions {
   std::vector<std::string> systems;
   int64_t numb_test = 100;
   std::string detail;
+  std::string head;
   int64_t chunk = 8;
 };
 
@@ -71,9 +73,9 @@ std::string columns(const std::vector<double>& label, const std::vector<double>&
 
 void run_test(const TestOptions& options) {
   const auto model = model::EnergyModel::load(load_tensor_file(options.model), options.model);
-  std::vector<data::System> systems;
-  for (const auto& root : options.systems)
-    for (auto& system : data::load_systems(root)) systems.push_back(std::move(system));
+  // Chosen before reading systems so that a missing --model-branch fails at once.
+  const std::string head = choose_head(*model, options.head, options.model, "--model-branch");
+  const auto systems = load_all_systems(options.systems);
 
   std::map<std::string, std::vector<Error>> all;  // metric -> per-system errors
   std::map<std::string, std::string> detail;      // file suffix -> contents
@@ -84,7 +86,7 @@ void run_test(const TestOptions& options) {
     for (int64_t begin = 0; begin < n; begin += options.chunk) {
       std::vector<int64_t> frames;
       for (int64_t f = begin; f < std::min(n, begin + options.chunk); ++f) frames.push_back(f);
-      const auto prediction = model->evaluate(model->prepare(system, frames), false);
+      const auto prediction = model->evaluate(model->prepare(system, frames), head, false);
       for (auto [source, target] : {std::pair{&prediction.energy, &e_pred}, std::pair{&prediction.force, &f_pred},
                                     std::pair{&prediction.virial, &v_pred}}) {
         const auto values = to_vector(*source);
@@ -155,6 +157,7 @@ void add_test_command(CLI::App& app) {
   cmd->add_option("-n,--numb-test", options->numb_test, "frames tested per system (the first N)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("-d,--detail-file", options->detail, "write PREFIX.e.out, .f.out, .v.out (label vs prediction)");
+  cmd->add_option("--model-branch,--head", options->head, "the head (task) to test; required with several heads");
   cmd->callback([options] {
     const int code = run_command([&] { run_test(*options); });
     if (code != 0) std::exit(code);

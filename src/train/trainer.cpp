@@ -17,6 +17,7 @@
 #include "core/tensor_file.hpp"
 #include "train/checkpoint.hpp"
 #include "train/data_config.hpp"
+#include "train/task_sampler.hpp"
 
 namespace atomforge::train {
 
@@ -28,9 +29,6 @@ std::string format_duration(double seconds) {
   const auto s = static_cast<int64_t>(seconds);
   return fmt::format("{}:{:02d}:{:02d}", s / 3600, (s / 60) % 60, s % 60);
 }
-
-// Task draws depend only on (seed, step), so a restarted run draws the same tasks.
-constexpr uint64_t kTaskStream = 0x7461736bULL;
 
 }  // namespace
 
@@ -149,17 +147,6 @@ void Trainer::build_fine_tuned_model(uint64_t seed) {
   input_.resolved["finetune"] = {{"from", options_.finetune}, {"model_branch", branch}};
 }
 
-int64_t Trainer::draw_task(int64_t step) const {
-  if (tasks_.size() == 1) return 0;
-  const double u = data::uniform01(data::splitmix64(seed_ ^ kTaskStream) + static_cast<uint64_t>(step));
-  double cumulative = 0;
-  for (std::size_t k = 0; k < tasks_.size(); ++k) {
-    cumulative += tasks_[k].spec.weight;
-    if (u < cumulative) return static_cast<int64_t>(k);
-  }
-  return static_cast<int64_t>(tasks_.size()) - 1;
-}
-
 LossValue Trainer::train_loss(Task& task, double lr, bool create_graph) {
   const data::Batch batch = task.train->next();
   const auto& system = task.train->systems()[batch.system];
@@ -269,7 +256,9 @@ void Trainer::run() {
       }
       total.backward();
     } else {
-      const auto k = static_cast<std::size_t>(draw_task(step));
+      std::vector<double> weights;
+      for (const auto& task : tasks_) weights.push_back(task.spec.weight);
+      const auto k = static_cast<std::size_t>(draw_task(seed_, step, weights));
       trained[k] = train_loss(tasks_[k], lr, true);
       trained[k].loss.backward();
     }

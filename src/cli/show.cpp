@@ -1,0 +1,116 @@
+// atomforge show FILE: what a checkpoint or model file holds, as plain text (DeePMD-kit's
+// `dp show`): kind, format, precision, type map, cut-off, descriptor, heads with their fitting
+// nets and biases, parameter counts per part, training step.
+#include <cstdlib>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "cli/model_file.hpp"
+#include "cli/run_command.hpp"
+#include "core/tensor_file.hpp"
+#include "model/energy_model.hpp"
+
+namespace atomforge::cli {
+
+namespace {
+
+// Trainable values whose registered name starts with `prefix` (parameters only: statistics and
+// biases are buffers, fitted rather than trained).
+int64_t parameters_under(const model::EnergyModel& model, const std::string& prefix) {
+  int64_t n = 0;
+  for (const auto& [name, tensor] : model.parameters().parameters())
+    if (name.compare(0, prefix.size(), prefix) == 0) n += tensor->numel();
+  return n;
+}
+
+int64_t buffer_values(const model::EnergyModel& model) {
+  int64_t n = 0;
+  for (const auto& [name, tensor] : model.parameters().buffers()) n += tensor->numel();
+  return n;
+}
+
+std::string joined(const std::vector<std::string>& items, const std::string& separator) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
+  return out;
+}
+
+void print_header(const TensorFile& file, const model::EnergyModel& model, const std::string& path) {
+  const auto& descriptor = model.config().at("descriptor");
+  fmt::print("file             : {}\n", path);
+  fmt::print("kind             : {} ({})\n", file_kind(file), file.meta.value("kind", std::string{"no kind"}));
+  // Parsing accepts exactly one version, so the file has the one this build reads.
+  fmt::print("format version   : {}\n", TensorFile::kFormatVersion);
+  fmt::print("precision        : {}\n", model.dtype() == at::kFloat ? "float32" : "float64");
+  fmt::print("type map         : {}\n", joined(model.type_map(), " "));
+  fmt::print("cut-off          : {} A (smoothing from {} A)\n", model.rcut(), descriptor.value("rcut_smth", 0.0));
+  fmt::print("descriptor type  : {}\n", descriptor.at("type").get<std::string>());
+}
+
+void print_training(const TensorFile& file) {
+  if (file.meta.contains("step")) fmt::print("training step    : {}\n", file.meta.at("step").get<int64_t>());
+  if (file.meta.contains("source")) {
+    const auto& source = file.meta.at("source");
+    std::string text = source.value("path", std::string{"?"});
+    if (source.contains("step")) text += fmt::format(" (step {})", source.at("step").get<int64_t>());
+    if (source.contains("head")) text += fmt::format(", head {}", source.at("head").get<std::string>());
+    fmt::print("frozen from      : {}\n", text);
+  }
+  int64_t optimiser_arrays = 0;
+  for (const auto& [name, blob] : file.blobs)
+    if (name.rfind("adam.", 0) == 0) ++optimiser_arrays;
+  if (optimiser_arrays > 0) fmt::print("optimiser state  : {} arrays (Adam)\n", optimiser_arrays);
+}
+
+void print_heads(model::EnergyModel& model) {
+  const auto& heads = model.config().at("heads");
+  fmt::print("heads            : {}\n", model.heads().size());
+  for (const auto& name : model.heads()) {
+    const auto& head = heads.at(name);
+    fmt::print("  {}: fitting net '{}', task index {}\n", name, head.at("fitting").get<std::string>(),
+               head.value("case", int64_t{0}));
+    const at::Tensor bias = model.out_bias(name).to(at::kDouble).contiguous();
+    std::string values;
+    for (std::size_t t = 0; t < model.type_map().size(); ++t)
+      values += fmt::format("{}{} {:.10g}", t ? ", " : "", model.type_map()[t], bias[t].item<double>());
+    fmt::print("    energy bias: {}\n", values);
+  }
+}
+
+void print_parameters(const model::EnergyModel& model) {
+  fmt::print("parameters (trainable values):\n");
+  fmt::print("  {:<28s} {}\n", "descriptor", parameters_under(model, "descriptor."));
+  for (const auto& [key, fitting] : model.config().at("fitting_nets").items()) {
+    const int64_t cases = fitting.value("dim_case_embd", int64_t{0});
+    const std::string label = fmt::format("fitting net '{}'", key);
+    fmt::print("  {:<28s} {}{}\n", label, parameters_under(model, "fitting." + key + "."),
+               cases > 0 ? fmt::format("  (shared by {} tasks)", cases) : "");
+  }
+  fmt::print("  {:<28s} {}\n", "total", model.parameters().parameter_count());
+  fmt::print("  {:<28s} {}\n", "not trained (stats, biases)", buffer_values(model));
+}
+
+void run_show(const std::string& path) {
+  const TensorFile file = load_tensor_file(path);
+  auto model = model::EnergyModel::load(file, path);
+  print_header(file, *model, path);
+  print_training(file);
+  print_heads(*model);
+  print_parameters(*model);
+}
+
+}  // namespace
+
+void add_show_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("show", "describe a checkpoint or model file (heads, type map, sizes, step)");
+  auto path = std::make_shared<std::string>();
+  cmd->add_option("file", *path, "checkpoint or model file")->required()->check(CLI::ExistingFile);
+  cmd->callback([path] {
+    const int code = run_command([&] { run_show(*path); });
+    if (code != 0) std::exit(code);
+  });
+}
+
+}  // namespace atomforge::cli
