@@ -8,6 +8,7 @@ namespace atomforge::cli {
 
 void add_train_command(CLI::App& app);
 void add_test_command(CLI::App& app);
+void add_doc_train_input_command(CLI::App& app);
 void add_show_command(CLI::App& app);
 void add_freeze_command(CLI::App& app);
 void add_change_bias_command(CLI::App& app);

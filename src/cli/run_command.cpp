@@ -11,10 +11,16 @@
 
 namespace atomforge::cli {
 
-int run_command(const std::function<void()>& body, bool verbose) {
+namespace {
+bool g_verbose = false;
+}
+
+void set_verbose(bool verbose) { g_verbose = verbose; }
+
+int run_command(const std::function<void()>& body) {
   static bool logging_ready = false;
   if (!logging_ready) {
-    init_logging(verbose);
+    init_logging(g_verbose);
     logging_ready = true;
   }
   try {

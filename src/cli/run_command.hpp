@@ -4,6 +4,8 @@
 
 namespace atomforge::cli {
 
-int run_command(const std::function<void()>& body, bool verbose = false);
+int run_command(const std::function<void()>& body);
+// Debug logging for the verb that runs next (the global -v flag).
+void set_verbose(bool verbose);
 
 }  // namespace atomforge::cli
