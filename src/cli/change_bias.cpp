@@ -69,8 +69,7 @@ void add_change_bias_command(CLI::App& app) {
   cmd->add_option("--model-branch,--head", options->head, "the head (task) to re-fit; required with several heads");
   cmd->add_option("-o,--output", options->output, "file to write (same kind as the input)")->required();
   cmd->callback([options] {
-    const int code = run_command([&] { run_change_bias(*options); });
-    if (code != 0) std::exit(code);
+    run_or_exit([&] { run_change_bias(*options); });
   });
 }
 

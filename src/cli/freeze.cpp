@@ -53,8 +53,7 @@ void add_freeze_command(CLI::App& app) {
   cmd->add_option("--head,--model-branch", options->head, "the head (task) to keep; required with several heads");
   cmd->add_option("-o,--output", options->output, "model file to write")->capture_default_str();
   cmd->callback([options] {
-    const int code = run_command([&] { run_freeze(*options); });
-    if (code != 0) std::exit(code);
+    run_or_exit([&] { run_freeze(*options); });
   });
 }
 

@@ -39,4 +39,8 @@ int run_command(const std::function<void()>& body) {
   return 1;
 }
 
+void run_or_exit(const std::function<void()>& body) {
+  if (run_command(body) != 0) std::exit(1);
+}
+
 }  // namespace atomforge::cli

@@ -108,8 +108,7 @@ void add_show_command(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   cmd->add_option("file", *path, "checkpoint or model file")->required()->check(CLI::ExistingFile);
   cmd->callback([path] {
-    const int code = run_command([&] { run_show(*path); });
-    if (code != 0) std::exit(code);
+    run_or_exit([&] { run_show(*path); });
   });
 }
 

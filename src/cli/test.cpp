@@ -159,8 +159,7 @@ void add_test_command(CLI::App& app) {
   cmd->add_option("-d,--detail-file", options->detail, "write PREFIX.e.out, .f.out, .v.out (label vs prediction)");
   cmd->add_option("--model-branch,--head", options->head, "the head (task) to test; required with several heads");
   cmd->callback([options] {
-    const int code = run_command([&] { run_test(*options); });
-    if (code != 0) std::exit(code);
+    run_or_exit([&] { run_test(*options); });
   });
 }
 

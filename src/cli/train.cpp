@@ -27,8 +27,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--model-branch", options->model_branch,
                   "with --finetune: the pre-trained head to start from, or RANDOM for a fresh head");
   cmd->callback([options] {
-    const int code = run_command([&] { train::Trainer(*options).run(); });
-    if (code != 0) std::exit(code);
+    run_or_exit([&] { train::Trainer(*options).run(); });
   });
 }
 

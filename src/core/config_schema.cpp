@@ -266,6 +266,17 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
+namespace {
+
+Node leaf(Kind kind, std::string doc) {
+  Node n;
+  n.kind = kind;
+  n.doc = std::move(doc);
+  return n;
+}
+
+}  // namespace
+
 Node object(std::string doc, std::vector<Field> fields) {
   Node n;
   n.kind = Kind::Object;
@@ -280,24 +291,9 @@ Node string(std::string doc, std::vector<std::string> choices) {
   n.choices = std::move(choices);
   return n;
 }
-Node number(std::string doc) {
-  Node n;
-  n.kind = Kind::Number;
-  n.doc = std::move(doc);
-  return n;
-}
-Node integer(std::string doc) {
-  Node n;
-  n.kind = Kind::Integer;
-  n.doc = std::move(doc);
-  return n;
-}
-Node boolean(std::string doc) {
-  Node n;
-  n.kind = Kind::Bool;
-  n.doc = std::move(doc);
-  return n;
-}
+Node number(std::string doc) { return leaf(Kind::Number, std::move(doc)); }
+Node integer(std::string doc) { return leaf(Kind::Integer, std::move(doc)); }
+Node boolean(std::string doc) { return leaf(Kind::Bool, std::move(doc)); }
 Node array(Node items, std::string doc) {
   Node n;
   n.kind = Kind::Array;
@@ -312,12 +308,7 @@ Node map(Node items, std::string doc) {
   n.items = std::make_shared<Node>(std::move(items));
   return n;
 }
-Node any(std::string doc) {
-  Node n;
-  n.kind = Kind::Any;
-  n.doc = std::move(doc);
-  return n;
-}
+Node any(std::string doc) { return leaf(Kind::Any, std::move(doc)); }
 Node one_of(std::vector<Node> alternatives, std::string doc) {
   Node n;
   n.kind = Kind::OneOf;

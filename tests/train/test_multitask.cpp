@@ -13,6 +13,7 @@
 #include "model/energy_model.hpp"
 #include "model/registry.hpp"
 #include "train/energy_loss.hpp"
+#include "core/tensor_file.hpp"
 #include "train/task_sampler.hpp"
 
 namespace atomforge::testing {
@@ -293,6 +294,36 @@ TEST(MultiTaskTraining, RestartContinuesBitForBit) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(read_text(dir / "resumed/lcurve.out"), read_text(dir / "full/lcurve.out"));
   EXPECT_EQ(read_text(dir / "resumed/model.ckpt-40.pt"), read_text(dir / "full/model.ckpt-40.pt"));
+}
+
+// One fitting net in shared_dict serves both fidelities, told apart by a one-hot task input: the
+// model has a single fitting net, the heads still predict differently, and both tasks learn.
+TEST(MultiTaskTraining, SharedFittingNetWithTaskInput) {
+  TempDir dir;
+  auto input = two_task_input(bundled("mf/gfn1/train"), bundled("mf/gfn1/valid"), bundled("mf/gfnff/train"),
+                              bundled("mf/gfnff/valid"));
+  input["model"]["shared_dict"]["fidelity_fit"] = {{"neuron", {32, 32}}, {"seed", 2}};
+  for (const char* task : {"gfn1", "gfnff"}) input["model"]["model_dict"][task]["fitting_net"] = "fidelity_fit";
+  input["training"]["numb_steps"] = 300;
+  input["training"]["disp_freq"] = 100;
+  write_text(dir / "input.json", input.dump());
+  const Result r = run("train " + (dir / "input.json") + " -o " + (dir / "out"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto model = model::EnergyModel::load(load_tensor_file(dir / "out/model.ckpt.pt"), "ckpt");
+  EXPECT_EQ(model->config().at("fitting_nets").size(), 1u);
+  EXPECT_EQ(model->config().at("fitting_nets").at("fidelity_fit").at("dim_case_embd"), 2);
+  const data::System s = data::read_deepmd_system(bundled("mf/gfn1/valid/CH3OH"));
+  const auto input_frames = model->prepare(s, {0});
+  // Different biases would make any two heads differ; compare the fitting net's output alone.
+  const double e1 = (model->evaluate(input_frames, "gfn1", false).energy -
+                     (model->out_bias("gfn1").index_select(0, input_frames.atype)).sum()).item<double>();
+  const double e2 = (model->evaluate(input_frames, "gfnff", false).energy -
+                     (model->out_bias("gfnff").index_select(0, input_frames.atype)).sum()).item<double>();
+  EXPECT_GT(std::abs(e1 - e2), 1e-6) << "the task input changes the fitting net's output";
+  for (const std::string& task : {"gfn1", "gfnff"})
+    EXPECT_LT(lcurve_value(dir / "out/lcurve.out", "rmse_f_val_" + task),
+              lcurve_value(dir / "out/lcurve.out", "rmse_f_val_" + task, true))
+        << task;
 }
 
 // DeePMD-kit's multi-task example (seed document, verbatim but for data paths and step count).
