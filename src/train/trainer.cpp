@@ -128,6 +128,9 @@ void Trainer::build_fine_tuned_model(uint64_t seed) {
       fail("--finetune: element '{}' of model.type_map is not in the pre-trained model's type map", element.get<std::string>());
   std::string branch = options_.model_branch;
   if (branch.empty()) branch = pretrained->only_head();
+  if (input_.resolved.at("model").at("descriptor") != pretrained->config().at("descriptor"))
+    spdlog::info("--finetune: the descriptor is the pre-trained model's; model.descriptor of {} is not used",
+                 options_.input_path);
   if (branch == "RANDOM") {
     // The pre-trained trunk with a fresh head of the input's fitting net.
     nlohmann::ordered_json config = pretrained->config();
