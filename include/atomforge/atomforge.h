@@ -1,0 +1,107 @@
+/* atomforge C inference API.
+ *
+ * Load a model or checkpoint written by atomforge (`atomforge freeze` output or a training
+ * checkpoint), then compute the energy, forces and virial of one frame of atoms. Units are the
+ * model's: Angstrom in, eV and eV/Angstrom out.
+ *
+ * Errors: no function lets an exception or a crash escape for bad input. A failing call returns
+ * a non-zero AF_ERR_* code (or, for af_model_load, a handle whose af_model_ok() is 0) and stores
+ * a message in the handle, read with af_model_error(). A successful call clears the message.
+ *
+ * Threads: a handle may be used from one thread at a time (its error message is per handle);
+ * different handles are independent.
+ *
+ * Not provided (version 1): per-atom virials, several frames per call, neighbour lists supplied
+ * by the caller.
+ *
+ * Link with -latomforge_c; libtorch is a private dependency of that library.
+ */
+#ifndef ATOMFORGE_ATOMFORGE_H
+#define ATOMFORGE_ATOMFORGE_H
+
+/* Bumped when a function is added or its meaning changes. */
+#define ATOMFORGE_API_VERSION 1
+
+#if defined(_WIN32)
+#  if defined(ATOMFORGE_BUILDING_LIBRARY)
+#    define ATOMFORGE_EXPORT __declspec(dllexport)
+#  else
+#    define ATOMFORGE_EXPORT __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__)
+#  define ATOMFORGE_EXPORT __attribute__((visibility("default")))
+#else
+#  define ATOMFORGE_EXPORT
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Return codes. */
+#define AF_OK 0
+#define AF_ERR_NULL_HANDLE 1   /* the handle is NULL */
+#define AF_ERR_NOT_LOADED 2    /* the handle holds no model: its load failed */
+#define AF_ERR_ARGUMENT 3      /* a bad argument: natoms, NULL array, type index out of range */
+#define AF_ERR_COMPUTE 4       /* the model failed on this input (e.g. two atoms at one place) */
+#define AF_ERR_OUT_OF_MEMORY 5 /* out of memory */
+#define AF_ERR_INTERNAL 6      /* any other failure */
+
+typedef struct af_model af_model;
+
+/* The API version the library was built with (ATOMFORGE_API_VERSION of its header). */
+ATOMFORGE_EXPORT int af_api_version(void);
+
+/* Loads `path`; `head` picks the head (task) of a multi-head model, NULL or "" for the model's
+ * only head (an error naming the heads when there are several). Returns NULL only when out of
+ * memory; on any other failure it returns a handle with af_model_ok() == 0 and the message
+ * (naming the file) in af_model_error(). Free the handle with af_model_free() in all cases. */
+ATOMFORGE_EXPORT af_model* af_model_load(const char* path, const char* head);
+
+/* 1 when the handle holds a loaded model, 0 otherwise (including NULL). */
+ATOMFORGE_EXPORT int af_model_ok(const af_model* model);
+
+/* The message of the last failed call on this handle, "" if the last call succeeded. Valid
+ * until the next call on the handle. Never NULL. */
+ATOMFORGE_EXPORT const char* af_model_error(const af_model* model);
+
+/* Frees the handle and its model; NULL is allowed. */
+ATOMFORGE_EXPORT void af_model_free(af_model* model);
+
+/* Number of atom types of the model (its type map); 0 when not loaded. */
+ATOMFORGE_EXPORT int af_model_ntypes(const af_model* model);
+
+/* Element name of type `i` (0 <= i < ntypes), NULL when out of range or not loaded. Owned by
+ * the handle. */
+ATOMFORGE_EXPORT const char* af_model_type_name(const af_model* model, int i);
+
+/* Index of the type named `name` in the type map, -1 when the model has no such type. */
+ATOMFORGE_EXPORT int af_model_type_index(const af_model* model, const char* name);
+
+/* The model's cut-off radius (Angstrom); 0 when not loaded. */
+ATOMFORGE_EXPORT double af_model_cutoff(const af_model* model);
+
+/* The head used by af_model_compute; "" when not loaded. */
+ATOMFORGE_EXPORT const char* af_model_head(const af_model* model);
+
+/* Computes one frame of `natoms` (>= 1) atoms.
+ *   coord       natoms x 3, Cartesian, Angstrom
+ *   types       natoms, indices into the model's type map (0 <= types[i] < af_model_ntypes)
+ *   box         9 values, the cell vectors a, b, c as rows (periodic in all three directions),
+ *               or NULL for an isolated, non-periodic system
+ * Outputs, each may be NULL when not wanted:
+ *   energy      1 value, eV
+ *   force       natoms x 3, eV/Angstrom
+ *   virial      9 values, eV (row-major xx xy xz yx ... as DeePMD-kit)
+ *   atom_energy natoms, eV; they sum to the energy
+ * Returns AF_OK, or an AF_ERR_* code with the message in af_model_error(); outputs are not
+ * written on failure. Per-atom virials are not provided in this version. */
+ATOMFORGE_EXPORT int af_model_compute(af_model* model, int natoms, const double* coord, const int* types,
+                                      const double* box, double* energy, double* force, double* virial,
+                                      double* atom_energy);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* ATOMFORGE_ATOMFORGE_H */
