@@ -49,6 +49,7 @@ TARGETS = {
     "Cu_mishin1": ("metals/Cu_mishin1/train", "metals/Cu_mishin1/valid", "Cu_u3", True),
 }
 NOPBC_VALID_FRACTION = 0.2
+VALID_BATCHES = 3  # validation batches per lcurve row (training-time curves only; final numbers use all frames)
 
 
 def need(module):
@@ -141,7 +142,7 @@ def loss(virial):
 
 def data_section(train, valid):
     return {"training_data": {"systems": train, "batch_size": "auto"},
-            "validation_data": {"systems": valid, "batch_size": "auto", "numb_btch": 2}}
+            "validation_data": {"systems": valid, "batch_size": "auto", "numb_btch": VALID_BATCHES}}
 
 
 def loop(steps, disp, save):
@@ -239,6 +240,79 @@ def parse_test(path):
 # report
 
 
+_MASK = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def _splitmix64(x):
+    z = (x + _GOLDEN) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
+def draw_task(seed, step, weights):
+    """src/train/task_sampler.cpp's draw, replicated: the task trained at a step in mode 'sample'."""
+    u = (_splitmix64((_splitmix64(seed ^ 0x7461736B) + step) & _MASK) >> 11) * 2.0 ** -53
+    cumulative = 0.0
+    for k, w in enumerate(weights):
+        cumulative += w
+        if u < cumulative:
+            return k
+    return len(weights) - 1
+
+
+def multitask_steps(checkpoint):
+    """Steps each task trained in a mode-'sample' run, from the replicated task draws; checked against
+    the checkpoint's data state (draws of each task's training stream = its trained steps + one per
+    lcurve row at which it was not trained)."""
+    raw = open(checkpoint, "rb").read(1 << 20)
+    meta, _ = json.JSONDecoder().raw_decode(raw[raw.index(b"{"):].decode("latin1"))
+    meta = meta["meta"]
+    training = meta["input"]["training"]
+    steps, disp, seed = meta["step"], training["disp_freq"], training["seed"]
+    names = list(training["model_prob"])
+    total = sum(training["model_prob"].values())
+    weights = [training["model_prob"][n] / total for n in names]
+    drawn = [draw_task(seed, s, weights) for s in range(steps)]
+    rows = [s for s in range(1, steps + 1) if s % disp == 0 or s == 1]
+    out = {}
+    for k, name in enumerate(names):
+        trained = sum(d == k for d in drawn)
+        expected_draws = trained + sum(drawn[r - 1] != k for r in rows)
+        out[name] = {"trained_steps": trained,
+                     "draws_checked": expected_draws == meta["data_state"][name]["train"]["draws"]}
+    return out
+
+
+def trivial_baseline(train, valid):
+    """Reference errors of a model without learning: per-element energy bias fitted by least squares to
+    the training frames (what atomforge's bias fit does) and zero forces. Energy RMSE per atom and force
+    RMSE over the validation frames, weighted like `atomforge test`."""
+    np = need("numpy")
+
+    def load(roots):
+        out = []
+        for root in roots:
+            for s in find_systems(root):
+                a = read_system(s)
+                types = [int(x) for x in open(os.path.join(s, "type.raw")).read().split()]
+                names = open(os.path.join(s, "type_map.raw")).read().split()
+                count = np.zeros(len(TYPE_MAP))
+                for t in types:
+                    count[TYPE_MAP.index(names[t])] += 1
+                e = a["energy"].astype(float).reshape(-1)
+                out.append((count, e, a["force"].astype(float).reshape(len(e), -1), len(types)))
+        return out
+
+    tr, va = load(train), load(valid)
+    a = np.concatenate([np.tile(c, (len(e), 1)) for c, e, _, _ in tr])
+    bias = np.linalg.lstsq(a, np.concatenate([e for _, e, _, _ in tr]), rcond=None)[0]
+    se = np.concatenate([((e - c @ bias) / n) ** 2 for c, e, _, n in va])
+    sf = np.concatenate([(f ** 2).reshape(-1) for _, _, f, _ in va])
+    return {"e_atom": float(np.sqrt(se.mean())), "f": float(np.sqrt(sf.mean()))}
+
+
 def read_lcurve(path):
     np = need("numpy")
     with open(path) as f:
@@ -283,6 +357,12 @@ def ratio(a, b):
     return f"{a / b:.2f}"
 
 
+def running_median(y, width):
+    np = need("numpy")
+    half = width // 2
+    return np.array([np.median(y[max(0, i - half): i + half + 1]) for i in range(len(y))])
+
+
 def readable_log_axis(ax):
     """Plain numbers on a log y axis; minor labels too when it spans less than a decade."""
     import matplotlib.ticker as ticker
@@ -313,13 +393,16 @@ def report(work, repo):
         return parse_test(p) if os.path.exists(p) else None
 
     results = {"pretrain": {}, "finetune": {}}
-    for task in plan["tasks"]:
-        results["pretrain"][task] = {"multi": test(f"mt_{task}"), "single": test(f"single_{task}")}
+    for task, t in plan["tasks"].items():
+        results["pretrain"][task] = {"multi": test(f"mt_{task}"), "single": test(f"single_{task}"),
+                                     "trivial": trivial_baseline(t["train"], t["valid"])}
     for target, t in plan["targets"].items():
         for size in t["sizes"]:
             results["finetune"].setdefault(target, {})[size] = {
                 "finetune": test(f"ft_{target}_{size}_finetune"), "scratch": test(f"ft_{target}_{size}_scratch"),
+                "trivial": trivial_baseline(t["sizes"][size]["train"], t["valid"]),
                 "frames_per_system": t["sizes"][size]["frames_per_system"]}
+    results["multitask_steps"] = multitask_steps(os.path.join(work, "runs/pretrain/model.ckpt.pt"))
     with open(os.path.join(repo, "docs/multitask-experiment.json"), "w") as f:
         json.dump({"plan": plan, "meta": meta, "timing": timing, "results": results}, f, indent=1)
         f.write("\n")
@@ -333,16 +416,19 @@ def report(work, repo):
     for task in tasks:
         for ax, key, scale in ((axes[0], "rmse_e_val_", 1000.0), (axes[1], "rmse_f_val_", 1000.0)):
             if key + task in lc:
-                ax.plot(lc["step"], lc[key + task] * scale, label=task, color=colors[task], lw=1.3)
+                y = lc[key + task] * scale
+                ax.plot(lc["step"], y, color=colors[task], lw=0.8, alpha=0.35)
+                ax.plot(lc["step"], running_median(y, 5), label=task, color=colors[task], lw=1.8)
     axes[0].set_ylabel("validation energy RMSE [meV/atom]")
     axes[1].set_ylabel("validation force RMSE [meV/Å]")
     for ax in axes:
         ax.set_yscale("log")
+        readable_log_axis(ax)
         ax.set_xlabel("step")
         ax.grid(True, which="both", alpha=0.3)
     axes[1].legend(ncol=2, fontsize=9)
-    fig.suptitle(f"multi-task pre-training, {plan['pt_steps']} steps, mode 'sample' "
-                 f"(lcurve.out: {2} validation batches per task and row)")
+    fig.suptitle(f"multi-task pre-training, {plan['pt_steps']} steps, mode 'sample': lcurve.out validation RMSE "
+                 f"per task (thin: each row, {VALID_BATCHES} batches; bold: running median of 5 rows)")
     fig.tight_layout()
     fig.savefig(os.path.join(img, "multitask-lcurve.png"), dpi=110)
     plt.close(fig)
@@ -355,10 +441,13 @@ def report(work, repo):
         mt = [results["pretrain"][t]["multi"][key] * scale for t in tasks]
         st = [results["pretrain"][t]["single"][key] * scale for t in tasks]
         ax.bar(x - 0.2, mt, 0.4, label="multi-task (shared trunk)", color="tab:blue")
-        ax.bar(x + 0.2, st, 0.4, label="single-task, same expected steps", color="tab:orange")
+        ax.bar(x + 0.2, st, 0.4, label="single-task (steps = expected multi-task steps)", color="tab:orange")
         ax.set_xticks(x)
-        ax.set_xticklabels([f"{t}\n({plan['tasks'][t]['single_steps']} st.)" for t in tasks], fontsize=9)
+        ax.set_xticklabels([f"{t}\n{results['multitask_steps'][t]['trained_steps']} / {plan['tasks'][t]['single_steps']}"
+                            for t in tasks], fontsize=9)
+        ax.set_xlabel("task; steps trained: multi-task run / single-task run")
         ax.set_yscale("log")
+        readable_log_axis(ax)
         ax.set_ylabel(label)
         ax.grid(True, axis="y", which="both", alpha=0.3)
     axes[0].legend(fontsize=9)
@@ -382,6 +471,7 @@ def report(work, repo):
                 ax.plot(nframes, ys, style, label=name, lw=1.5)
             ax.set_xscale("log")
             ax.set_yscale("log")
+            readable_log_axis(ax)
             ax.set_xticks(nframes)
             ax.set_xticklabels([str(n) for n in nframes])
             ax.set_xlabel("training frames per system")
@@ -399,16 +489,20 @@ def report(work, repo):
     for j, target in enumerate(targets):
         ax = axes[0][j]
         for k, size in enumerate(plan["targets"][target]["sizes"]):
-            c = plt.get_cmap("viridis")(k / max(1, len(plan["targets"][target]["sizes"]) - 1) * 0.85)
+            c = plt.get_cmap("tab10").colors[k]
             for kind, style in (("finetune", "-"), ("scratch", "--")):
                 p = os.path.join(work, f"runs/ft/{target}/{size}/{kind}/lcurve.out")
                 if os.path.exists(p):
                     l = read_lcurve(p)
-                    ax.plot(l["step"], l["rmse_f_val"] * 1000.0, style, color=c, lw=1.2, label=f"{size}/system, {kind}")
+                    y = l["rmse_f_val"] * 1000.0
+                    ax.plot(l["step"], y, style, color=c, lw=0.7, alpha=0.3)
+                    ax.plot(l["step"], running_median(y, 5), style, color=c, lw=1.8,
+                            label=f"{size} frames/system, {'fine-tuned' if kind == 'finetune' else 'scratch'}")
         ax.set_yscale("log")
+        readable_log_axis(ax)
         ax.set_xlabel("step")
         ax.set_ylabel("validation force RMSE [meV/Å] (lcurve)")
-        ax.set_title(target)
+        ax.set_title(f"{target}: lcurve.out, thin: each row ({VALID_BATCHES} batches), bold: running median of 5", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
@@ -431,8 +525,10 @@ def write_markdown(repo, plan, meta, timing, results):
     a("")
     a("## Setup")
     a("")
-    a(f"- Date {meta['date']}, git commit `{meta['commit']}`{' (with uncommitted changes)' if meta.get('dirty') else ''}, "
-      f"atomforge binary `{meta['binary']}`.")
+    a(f"- Date {meta['date']}, git commit `{meta['commit']}`"
+      f"{' (src/ had uncommitted changes)' if meta.get('dirty') else ''}; atomforge binary `{meta['binary']}` "
+      f"built {meta.get('binary_mtime', '?')}, sha256 {meta.get('binary_sha256', '?')}… (copied at the start, so "
+      f"every run used the same binary).")
     a(f"- Machine: {meta['cpu']}, {meta['cores']} cores, {meta['os']}; every training process ran under `nice -n 10` "
       f"with `{meta['threads']}` ({meta['parallel']} runs at a time); the machine was shared with other builds/tests "
       f"(load average at start {meta['load_start']}, at end {meta.get('load_end', 'n/a')}).")
@@ -459,12 +555,20 @@ def write_markdown(repo, plan, meta, timing, results):
       f"trained for the number of steps the task receives in expectation in the multi-task run "
       f"(numb_steps × model_prob), with the lr schedule compressed to their length.")
     a("")
-    a("| task | training data | validation data | model_prob | single-task steps | fitting seed |")
-    a("|---|---|---|---|---|---|")
+    ms = results["multitask_steps"]
+    a("| task | training data | validation data | model_prob | steps trained in the multi-task run | single-task steps | fitting seed |")
+    a("|---|---|---|---|---|---|---|")
     for task, t in plan["tasks"].items():
         def short(paths):
             return ", ".join(p.replace(meta["data"] + "/", "").replace(meta["work"] + "/", "WORK/") for p in paths)
-        a(f"| {task} | {short(t['train'])} | {short(t['valid'])} | {t['model_prob']:.2f} | {t['single_steps']} | {t['fitting_seed']} |")
+        a(f"| {task} | {short(t['train'])} | {short(t['valid'])} | {t['model_prob']:.2f} | {ms[task]['trained_steps']} | "
+          f"{t['single_steps']} | {t['fitting_seed']} |")
+    a("")
+    checked = all(v["draws_checked"] for v in ms.values())
+    a("The steps each task trained in the multi-task run are counted by replaying atomforge's task draw "
+      "(`src/train/task_sampler.cpp`) in the helper; " +
+      ("the replay agrees with the data-stream state stored in the final checkpoint for every task."
+       if checked else "**the replay does NOT agree with the checkpoint's data-stream state** (counts approximate)."))
     a("")
     nop = meta.get("nopbc_split", {})
     if nop:
@@ -486,19 +590,23 @@ def write_markdown(repo, plan, meta, timing, results):
     a("## Results")
     a("")
     a("All final numbers are `atomforge test` weighted averages over every frame of the validation split "
-      "(energy RMSE per atom in meV/atom, force RMSE in meV/Å). Ratios < 1 favour the multi-task / fine-tuned model.")
+      "(energy RMSE per atom in meV/atom, force RMSE in meV/Å). Ratios < 1 favour the multi-task / fine-tuned model. "
+      "For scale, two references computed by the helper with numpy: *bias only* is the energy RMSE of the "
+      "per-element least-squares energy reference fitted to the same training frames (no learning at all), "
+      "*zero force* the RMS of the validation forces (the force RMSE of predicting zero).")
     a("")
     a("### Pre-training tasks: multi-task vs single-task")
     a("")
-    a("| task | frames | E RMSE multi | E RMSE single | ratio | F RMSE multi | F RMSE single | ratio |")
-    a("|---|---|---|---|---|---|---|---|")
+    a("| task | valid frames | E RMSE multi | E RMSE single | ratio | E RMSE bias only | F RMSE multi | F RMSE single | ratio | F RMS (zero force) |")
+    a("|---|---|---|---|---|---|---|---|---|---|")
     wins_e = wins_f = 0
     for task in plan["tasks"]:
         m, s = results["pretrain"][task]["multi"], results["pretrain"][task]["single"]
         wins_e += m["e_atom"] < s["e_atom"]
         wins_f += m["f"] < s["f"]
+        z = results["pretrain"][task]["trivial"]
         a(f"| {task} | {m['frames']} | {fmt(m['e_atom'])} | {fmt(s['e_atom'])} | {ratio(m['e_atom'], s['e_atom'])} | "
-          f"{fmt(m['f'])} | {fmt(s['f'])} | {ratio(m['f'], s['f'])} |")
+          f"{fmt(z['e_atom'])} | {fmt(m['f'])} | {fmt(s['f'])} | {ratio(m['f'], s['f'])} | {fmt(z['f'], digits=0)} |")
     a("")
     a("![multi-task vs single-task](img/multitask-vs-single.png)")
     a("")
@@ -506,14 +614,15 @@ def write_markdown(repo, plan, meta, timing, results):
     a("")
     a("### Fine-tuning vs from scratch")
     a("")
-    a("| target | frames/system | E RMSE fine-tuned | E RMSE scratch | ratio | F RMSE fine-tuned | F RMSE scratch | ratio |")
-    a("|---|---|---|---|---|---|---|---|")
+    a("| target | frames/system | E RMSE fine-tuned | E RMSE scratch | ratio | E RMSE bias only | F RMSE fine-tuned | F RMSE scratch | ratio | F RMS (zero force) |")
+    a("|---|---|---|---|---|---|---|---|---|---|")
     for target, sizes in results["finetune"].items():
         for size, r in sizes.items():
             n = max(r["frames_per_system"].values())
             f_, s_ = r["finetune"], r["scratch"]
+            z = r["trivial"]
             a(f"| {target} | {n} ({size}) | {fmt(f_['e_atom'])} | {fmt(s_['e_atom'])} | {ratio(f_['e_atom'], s_['e_atom'])} | "
-              f"{fmt(f_['f'])} | {fmt(s_['f'])} | {ratio(f_['f'], s_['f'])} |")
+              f"{fmt(z['e_atom'])} | {fmt(f_['f'])} | {fmt(s_['f'])} | {ratio(f_['f'], s_['f'])} | {fmt(z['f'], digits=0)} |")
     a("")
     a("![data efficiency](img/finetune-data-efficiency.png)")
     a("")

@@ -11,7 +11,7 @@
 #   DATA_ROOT  benchmark data (default: ../shared/data relative to the repository)
 #   WORK       runs, inputs, logs, test outputs (default: /tmp/atomforge-exp); emptied first
 #
-# Environment: PT_STEPS (multi-task steps, 5000), FT_STEPS (fine-tuning steps, 1000),
+# Environment: PT_STEPS (multi-task steps, 4000), FT_STEPS (fine-tuning steps, 800),
 # ATOMFORGE (binary, build/src/cli/atomforge), LANES (runs at a time, 2), THREADS (threads per run, 1),
 # NICE (nice level of training/testing, 10), RESUME=1 (keep WORK, skip runs already finished),
 # REPORT_ONLY=1 (only re-make the report from WORK).
@@ -21,8 +21,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DATA=${1:-$REPO/../shared/data}
 WORK=${2:-/tmp/atomforge-exp}
-PT_STEPS=${PT_STEPS:-5000}
-FT_STEPS=${FT_STEPS:-1000}
+PT_STEPS=${PT_STEPS:-4000}
+FT_STEPS=${FT_STEPS:-800}
 ATOMFORGE=${ATOMFORGE:-$REPO/build/src/cli/atomforge}
 LANES=${LANES:-2}
 THREADS=${THREADS:-1}
@@ -52,12 +52,13 @@ export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 write_meta() {  # machine, date, commit, settings -> WORK/meta.json
   local commit dirty
   commit=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)
-  dirty=$([[ -n $(git -C "$REPO" status --porcelain -- src 2>/dev/null) ]] && echo True || echo False)
+  dirty=$([[ -n $(git -C "$REPO" status --porcelain -- src CMakeLists.txt 2>/dev/null) ]] && echo True || echo False)
   $PY - "$WORK/meta.json" <<EOF
 import json, sys
 json.dump({
   "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "commit": "$commit", "dirty": $dirty,
-  "binary": "${ATOMFORGE#$REPO/}", "data": "$DATA", "work": "$WORK",
+  "binary": "${BINARY_SOURCE#$REPO/}", "binary_sha256": "$(sha256sum "$WORK/bin/atomforge" | cut -c1-16)",
+  "binary_mtime": "$(date -u -r "$BINARY_SOURCE" +%Y-%m-%dT%H:%M:%SZ)", "data": "$DATA", "work": "$WORK",
   "cpu": """$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)""", "cores": $(getconf _NPROCESSORS_ONLN),
   "os": """$(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)""",
   "threads": "OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=1", "parallel": $LANES, "nice": $NICE,
@@ -153,12 +154,19 @@ lane_single_and_scratch() {
 if [[ ${REPORT_ONLY:-0} != 1 ]]; then
   T0=$SECONDS
   if [[ ${RESUME:-0} != 1 ]]; then
-    rm -rf "${WORK:?}"/{data,inputs,runs,tests,times.txt,problems.txt,plan.json,meta.json}
+    rm -rf "${WORK:?}"/{bin,data,inputs,runs,tests,times.txt,problems.txt,plan.json,meta.json,lane_a.log,lane_b.log}
   fi
   log "data $DATA, work $WORK, $PT_STEPS multi-task steps, $FT_STEPS fine-tuning steps, $LANES lanes x $THREADS thread(s)"
+  # A private copy of the binary: a rebuild of the build folder during the experiment must not
+  # mix binaries between runs.
+  mkdir -p "$WORK/bin"
+  cp "$ATOMFORGE" "$WORK/bin/atomforge.tmp" && mv "$WORK/bin/atomforge.tmp" "$WORK/bin/atomforge"
+  "$WORK/bin/atomforge" --help >/dev/null || die "the copy of $ATOMFORGE does not run (was it being linked?)"
+  BINARY_SOURCE=$ATOMFORGE
   $PY "$HELPER" prepare-data "$DATA" "$WORK" >/dev/null
   $PY "$HELPER" write-inputs "$DATA" "$WORK" "$PT_STEPS" "$FT_STEPS"
   write_meta
+  ATOMFORGE=$WORK/bin/atomforge
   if [[ $LANES -ge 2 ]]; then
     lane_pretrain_and_finetune >"$WORK/lane_a.log" 2>&1 &
     pid_a=$!
