@@ -427,8 +427,8 @@ def report(work, repo):
         ax.set_xlabel("step")
         ax.grid(True, which="both", alpha=0.3)
     axes[1].legend(ncol=2, fontsize=9)
-    fig.suptitle(f"multi-task pre-training, {plan['pt_steps']} steps, mode 'sample': lcurve.out validation RMSE "
-                 f"per task (thin: each row, {VALID_BATCHES} batches; bold: running median of 5 rows)")
+    fig.suptitle(f"multi-task pre-training, {plan['pt_steps']} steps, mode 'sample': lcurve.out validation RMSE per task\n"
+                 f"(thin: each row, {VALID_BATCHES} batches; bold: running median of 5 rows)", fontsize=11)
     fig.tight_layout()
     fig.savefig(os.path.join(img, "multitask-lcurve.png"), dpi=110)
     plt.close(fig)
@@ -470,8 +470,10 @@ def report(work, repo):
                 ys = [results["finetune"][target][s][kind][key] * scale for s in sizes]
                 ax.plot(nframes, ys, style, label=name, lw=1.5)
             ax.set_xscale("log")
-            ax.set_yscale("log")
-            readable_log_axis(ax)
+            lo, hi = ax.get_ylim()
+            if hi / lo > 4:  # a narrow range reads better on a linear axis
+                ax.set_yscale("log")
+                readable_log_axis(ax)
             ax.set_xticks(nframes)
             ax.set_xticklabels([str(n) for n in nframes])
             ax.set_xlabel("training frames per system")
