@@ -45,7 +45,12 @@ void print_header(const TensorFile& file, const model::EnergyModel& model, const
   fmt::print("format version   : {}\n", TensorFile::kFormatVersion);
   fmt::print("precision        : {}\n", model.dtype() == at::kFloat ? "float32" : "float64");
   fmt::print("type map         : {}\n", joined(model.type_map(), " "));
-  fmt::print("cut-off          : {} A (smoothing from {} A)\n", model.rcut(), descriptor.value("rcut_smth", 0.0));
+  fmt::print("cut-off          : {} A{}\n", model.rcut(),
+             descriptor.contains("rcut_smth") ? fmt::format(" (smoothing from {} A)", descriptor.at("rcut_smth").get<double>())
+                                              : std::string{});
+  if (model.receptive_field() != model.rcut())
+    fmt::print("receptive field  : {} A (message passing: an energy depends on atoms this far)\n",
+               model.receptive_field());
   fmt::print("descriptor type  : {}\n", descriptor.at("type").get<std::string>());
 }
 

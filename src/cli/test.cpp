@@ -95,7 +95,9 @@ void run_test(const TestOptions& options) {
     }
     const double natoms = static_cast<double>(system.natoms());
     fmt::print("# ---------------output of atomforge test---------------\n");
-    fmt::print("# testing system : {}\n# number of test data : {}\n", path, n);
+    fmt::print("# testing system : {}\n# number of test data : {}{}\n", path, n,
+               n < system.nframes ? fmt::format(" (the first {} of {} frames; -n sets how many)", n, system.nframes)
+                                  : "");
     auto report = [&](const std::string& key, const std::string& label, const Error& e, const std::string& unit) {
       all[key].push_back(e);
       print_error(label, e.mae, e.rmse, unit);

@@ -23,6 +23,12 @@ class Descriptor {
   // Input normalisation from sample batches (DeePMD-kit's davg/dstd); no-op if not needed.
   virtual void compute_statistics(const std::vector<ModelInput>& samples) = 0;
   virtual void register_into(ParameterList& list, const std::string& prefix) = 0;
+  // True when the features already tell the elements apart (an element embedding), so one
+  // fitting net serves every type (DeePMD-kit's mixed_types); the fitting net's default.
+  virtual bool mixed_types() const { return false; }
+  // How far an atom's energy sees: rcut for one-hop descriptors, layers x rcut for message
+  // passing (what a domain decomposition must provide as ghost atoms).
+  virtual double receptive_field() const { return selection().rcut; }
 };
 
 }  // namespace atomforge::model

@@ -18,19 +18,21 @@ config::Node energy_fitting_schema() {
                  defaulted("numb_aparam", integer("atomic parameters (not supported: must be 0)"), 0),
                  defaulted("dim_case_embd",
                            non_negative(integer("tasks sharing this fitting net (one-hot task input); 0 = one task")), 0),
+                 optional("mixed_types", boolean("one network for all atom types instead of one per type; default: "
+                                                 "true for descriptors with an element embedding (painn, dimenet)")),
                  optional("rcond", number("cut-off ratio of small singular values in the bias fit")),
                  optional("seed", integer("random seed of the initial parameters"))});
 }
 
-EnergyFitting::EnergyFitting(const nlohmann::ordered_json& config, int64_t ntypes, int64_t in_dim, uint64_t seed,
-                             at::ScalarType dtype)
-    : ntypes_(ntypes), dim_case_embd_(config.at("dim_case_embd").get<int64_t>()) {
+EnergyFitting::EnergyFitting(const nlohmann::ordered_json& config, int64_t ntypes, int64_t in_dim, bool mixed_types,
+                             uint64_t seed, at::ScalarType dtype)
+    : ntypes_(mixed_types ? 1 : ntypes), dim_case_embd_(config.at("dim_case_embd").get<int64_t>()) {
   if (config.at("numb_fparam").get<int64_t>() != 0 || config.at("numb_aparam").get<int64_t>() != 0)
     fail("model.fitting_net.numb_fparam / numb_aparam are not supported yet");
   at::Generator generator = at::detail::createCPUGenerator(seed);
   const auto widths = config.at("neuron").get<std::vector<int64_t>>();
-  nets_.reserve(static_cast<std::size_t>(ntypes));
-  for (int64_t t = 0; t < ntypes; ++t)
+  nets_.reserve(static_cast<std::size_t>(ntypes_));
+  for (int64_t t = 0; t < ntypes_; ++t)
     nets_.emplace_back(in_dim + dim_case_embd_, widths, config.at("resnet_dt").get<bool>(),
                        config.at("activation_function").get<std::string>(), true, 1, dtype, generator);
   if (!config.at("trainable").get<bool>())
@@ -49,6 +51,7 @@ at::Tensor EnergyFitting::forward(const at::Tensor& descriptor, const at::Tensor
     one_hot.select(1, task_case).fill_(1.0);
     input = at::cat({descriptor, one_hot}, 1);
   }
+  if (ntypes_ == 1) return nets_[0].forward(input).view({-1});
   at::Tensor energy = at::zeros({descriptor.size(0)}, descriptor.options());
   for (int64_t t = 0; t < ntypes_; ++t) {
     const at::Tensor atoms = (atype == t).nonzero().view({-1});

@@ -1,6 +1,6 @@
 #pragma once
 // DeePMD-kit's energy fitting: one network per atom type maps the descriptor to an atomic
-// energy. With dim_case_embd > 0 one fitting net serves several tasks (fidelities): a one-hot
+// energy (or one network for all types, mixed_types). With dim_case_embd > 0 one fitting net serves several tasks (fidelities): a one-hot
 // task vector is appended to its input, so the first layer learns a per-task embedding. The
 // per-type energy bias lives in each head (EnergyModel), never in a shared fitting net.
 #include "core/config_schema.hpp"
@@ -12,7 +12,8 @@ config::Node energy_fitting_schema();
 
 class EnergyFitting {
  public:
-  EnergyFitting(const nlohmann::ordered_json& config, int64_t ntypes, int64_t in_dim, uint64_t seed,
+  // With `mixed_types` one network serves every type (the descriptor tells elements apart).
+  EnergyFitting(const nlohmann::ordered_json& config, int64_t ntypes, int64_t in_dim, bool mixed_types, uint64_t seed,
                 at::ScalarType dtype);
   // Atomic energies (natoms), without bias, for descriptors (natoms, in_dim) of atoms with types
   // atype; `task_case` selects the one-hot task vector when dim_case_embd > 0.

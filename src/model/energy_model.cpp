@@ -1,13 +1,35 @@
 #include "model/energy_model.hpp"
 
 #include <algorithm>
+#include <mutex>
+#include <set>
 
 #include <torch/csrc/autograd/autograd.h>
+
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include "core/error.hpp"
 #include "model/registry.hpp"
 
 namespace atomforge::model {
+
+namespace {
+
+// Dropping the farthest neighbours of a type beyond sel is DeePMD-kit's behaviour too, but it
+// changes the physics silently: say so once per system, with the numbers to fix it.
+void warn_truncated_once(const std::string& source, const ModelInput& input, const NeighborSelection& selection) {
+  static std::mutex mutex;
+  static std::set<std::string> warned;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (!warned.insert(source).second) return;
+  spdlog::warn("{}: {} of {} atoms (in {} frame(s)) have more neighbours of some type within rcut {} than sel [{}] "
+               "allows; the farthest are left out. Raise model.descriptor.sel.",
+               source, input.truncated_centres, input.natoms(), input.nframes, selection.rcut,
+               fmt::join(selection.sel, ", "));
+}
+
+}  // namespace
 
 at::ScalarType precision_dtype(const std::string& precision) {
   if (precision == "float64" || precision == "default") return at::kDouble;
@@ -30,7 +52,7 @@ EnergyModel::EnergyModel(nlohmann::ordered_json config, uint64_t default_seed) :
   dtype_ = precision_dtype(descriptor_config.at("precision").get<std::string>());
   const int64_t ntypes = static_cast<int64_t>(type_map_.size());
   const auto& entry = find_descriptor(descriptor_config.at("type").get<std::string>());
-  descriptor_ = entry.make(descriptor_config, ntypes, descriptor_config.value("seed", default_seed), dtype_);
+  descriptor_ = entry.make(descriptor_config, type_map_, descriptor_config.value("seed", default_seed), dtype_);
   descriptor_->register_into(parameters_, "descriptor.");
 
   uint64_t fitting_index = 0;
@@ -38,6 +60,7 @@ EnergyModel::EnergyModel(nlohmann::ordered_json config, uint64_t default_seed) :
     if (precision_dtype(fitting_config.at("precision").get<std::string>()) != dtype_)
       fail("fitting net '{}': precision must equal the descriptor's (mixed precision is not supported)", key);
     auto fitting = std::make_unique<EnergyFitting>(fitting_config, ntypes, descriptor_->output_dim(),
+                                                   fitting_config.value("mixed_types", descriptor_->mixed_types()),
                                                    fitting_config.value("seed", default_seed + fitting_index++), dtype_);
     fitting->register_into(parameters_, "fitting." + key + ".");
     fittings_.emplace(key, std::move(fitting));
@@ -87,7 +110,9 @@ Prediction EnergyModel::evaluate(const ModelInput& input, bool create_graph) con
 }
 
 ModelInput EnergyModel::prepare(const data::System& system, const std::vector<int64_t>& frames) const {
-  return build_model_input(system, frames, type_map_, descriptor_->selection(), dtype_);
+  ModelInput input = build_model_input(system, frames, type_map_, descriptor_->selection(), dtype_);
+  if (input.truncated_centres > 0) warn_truncated_once(system.path, input, descriptor_->selection());
+  return input;
 }
 
 ModelInput EnergyModel::prepare(const double* coord, const double* box, bool pbc, const std::vector<int32_t>& types,
@@ -100,24 +125,25 @@ Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& hea
   ModelInput local = input;
   local.edge_vec = input.edge_vec.detach().set_requires_grad(true);
   const at::Tensor descriptor = descriptor_->forward(local);
-  const at::Tensor atom_energy = (fittings_.at(h.fitting)->forward(descriptor, local.atype, h.task_case) +
-                                  h.out_bias.index_select(0, local.atype))
-                                     .view({input.nframes, input.nloc});
-  const at::Tensor energy = atom_energy.sum(1);
+  const at::Tensor atom_energy = fittings_.at(h.fitting)->forward(descriptor, local.atype, h.task_case) +
+                                 h.out_bias.index_select(0, local.atype);
+  const int64_t natoms = input.natoms();
+  const at::Tensor energy =
+      at::zeros({input.nframes}, atom_energy.options()).index_add(0, input.atom_frame, atom_energy);
 
   auto grads = torch::autograd::grad({energy.sum()}, {local.edge_vec}, {}, /*retain_graph=*/create_graph,
                                      /*create_graph=*/create_graph, /*allow_unused=*/true);
   at::Tensor g = grads[0].defined() ? grads[0] : at::zeros_like(local.edge_vec);
-  const int64_t natoms = input.nframes * input.nloc;
   Prediction out;
-  out.force = at::zeros({natoms, 3}, g.options())
-                  .index_add(0, local.edge_center, g)
-                  .index_add(0, local.edge_neighbor, -g)
-                  .view({input.nframes, input.nloc, 3});
+  out.force = at::zeros({natoms, 3}, g.options()).index_add(0, local.edge_center, g).index_add(0, local.edge_neighbor, -g);
   const at::Tensor edge_virial = -(g.unsqueeze(2) * local.edge_vec.unsqueeze(1)).reshape({-1, 9});
   out.virial = at::zeros({input.nframes, 9}, g.options()).index_add(0, local.edge_frame, edge_virial);
   out.energy = energy;
   out.atom_energy = atom_energy;
+  if (input.nloc > 0) {  // frames of one size: per-frame shapes
+    out.force = out.force.view({input.nframes, input.nloc, 3});
+    out.atom_energy = out.atom_energy.view({input.nframes, input.nloc});
+  }
   if (!create_graph) {
     for (at::Tensor* t : {&out.energy, &out.force, &out.virial, &out.atom_energy}) *t = t->detach();
   }

@@ -24,6 +24,7 @@
 
 namespace atomforge::model {
 
+// Per-atom arrays are (nframes, nloc, ...) for frames of one size, (natoms, ...) otherwise.
 struct Prediction {
   at::Tensor energy;       // (nframes)
   at::Tensor force;        // (nframes, nloc, 3)
@@ -59,6 +60,7 @@ class EnergyModel {
   const nlohmann::ordered_json& config() const { return config_; }
   const std::vector<std::string>& type_map() const { return type_map_; }
   double rcut() const { return descriptor_->selection().rcut; }
+  double receptive_field() const { return descriptor_->receptive_field(); }
   at::ScalarType dtype() const { return dtype_; }
   ParameterList& parameters() { return parameters_; }
   const ParameterList& parameters() const { return parameters_; }

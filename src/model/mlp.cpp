@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "model/linear.hpp"
 
 namespace atomforge::model {
 
@@ -36,8 +37,9 @@ Activation activation_by_name(const std::string& name) {
   if (name == "gelu" || name == "gelu_tf") return act_gelu;
   if (name == "softplus") return act_softplus;
   if (name == "sigmoid") return act_sigmoid;
+  if (name == "silu" || name == "swish") return swish;
   if (name == "linear" || name == "none") return act_linear;
-  fail("unknown activation_function '{}' (known: tanh, relu, gelu, softplus, sigmoid, linear)", name);
+  fail("unknown activation_function '{}' (known: tanh, relu, gelu, softplus, sigmoid, silu, linear)", name);
 }
 
 Mlp::Mlp(int64_t in_dim, const std::vector<int64_t>& widths, bool resnet_dt, const std::string& activation,

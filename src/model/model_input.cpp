@@ -126,6 +126,7 @@ ModelInput build_model_input(const double* coord, const double* box, bool pbc, c
   for (int64_t f = 0; f < nframes; ++f)
     for (int64_t i = 0; i < nloc; ++i) atype[f * nloc + i] = types[i];
   input.atype = to_long(atype, {nframes * nloc});
+  input.atom_frame = at::arange(nframes, long_options).repeat_interleave(nloc);
   input.edge_center = to_long(edges.center, {ne});
   input.edge_neighbor = to_long(edges.neighbor, {ne});
   input.edge_frame = to_long(edges.frame, {ne});
@@ -136,6 +137,7 @@ ModelInput build_model_input(const double* coord, const double* box, bool pbc, c
       if (s < 0) s = ne;
     input.slot_index = to_long(edges.slots, {nframes * nloc, nnei});
   }
+  if (selection.triplets) add_triplets(input);
   return input;
 }
 

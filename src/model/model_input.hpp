@@ -18,18 +18,28 @@ namespace atomforge::model {
 struct NeighborSelection {
   double rcut = 6.0;
   std::vector<int64_t> sel;
+  bool triplets = false;  // also list the pairs of edges that share an atom (angle-based models)
 };
 
+// A batch is one disjoint graph: atoms of all frames, edges between atoms of the same frame.
 struct ModelInput {
   int64_t nframes = 0;
-  int64_t nloc = 0;
-  at::Tensor atype;          // (nframes*nloc) int64, model type index per atom
-  at::Tensor edge_center;    // (ne) int64, atom index in [0, nframes*nloc)
+  int64_t nloc = 0;          // atoms per frame; 0 when the frames differ in size (concatenate())
+  at::Tensor atype;          // (natoms) int64, model type index per atom
+  at::Tensor atom_frame;     // (natoms) int64, frame of each atom
+  at::Tensor edge_center;    // (ne) int64, atom index in [0, natoms); edges are sorted by centre
   at::Tensor edge_neighbor;  // (ne) int64
   at::Tensor edge_frame;     // (ne) int64
   at::Tensor edge_vec;       // (ne, 3) in the model's precision
   at::Tensor slot_index;     // (nframes*nloc, sum(sel)) int64 edge ids, `ne` for padding; sel only
+  // With selection.triplets: triplet t joins edge triplet_kj[t] = (centre j, neighbour k) to edge
+  // triplet_ji[t] = (centre i, neighbour j), k != i (the reverse edge of ji is left out, other
+  // periodic images of i are not); the angle at j is between -r_ji and r_kj.
+  at::Tensor triplet_kj;     // (nt) int64 edge ids
+  at::Tensor triplet_ji;     // (nt) int64 edge ids
   int64_t truncated_centres = 0;  // centres with more neighbours of some type than sel allows
+
+  int64_t natoms() const { return atype.size(0); }
 };
 
 // `coord` is nframes x nloc x 3, `box` nframes x 9 (ignored when !pbc), `types` nloc model types.
@@ -40,5 +50,14 @@ ModelInput build_model_input(const double* coord, const double* box, bool pbc, c
 ModelInput build_model_input(const data::System& system, const std::vector<int64_t>& frames,
                              const std::vector<std::string>& type_map, const NeighborSelection& selection,
                              at::ScalarType dtype);
+
+// One disjoint graph of several batches (frames of different sizes and systems): atom, edge,
+// frame and triplet indices offset; energies are pooled per frame through atom_frame. All
+// inputs share one dtype and, for sel-based descriptors, one sel.
+ModelInput concatenate(const std::vector<ModelInput>& inputs);
+
+// The triplets of `input`'s edges (see ModelInput::triplet_kj); build_model_input calls it when
+// the selection asks for triplets.
+void add_triplets(ModelInput& input);
 
 }  // namespace atomforge::model

@@ -2,6 +2,8 @@
 
 #include "core/error.hpp"
 #include "model/energy_fitting.hpp"
+#include "model/dimenet.hpp"
+#include "model/painn.hpp"
 #include "model/se_e2_a.hpp"
 
 namespace atomforge::model {
@@ -9,6 +11,8 @@ namespace atomforge::model {
 const std::vector<DescriptorEntry>& descriptor_registry() {
   static const std::vector<DescriptorEntry> entries = {
       {"se_e2_a", {"se_a"}, &se_e2_a_schema, &make_se_e2_a},
+      {"painn", {}, &painn_schema, &make_painn},
+      {"dimenet", {"dimenet++"}, &dimenet_schema, &make_dimenet},
   };
   return entries;
 }

@@ -14,8 +14,8 @@ struct DescriptorEntry {
   std::string name;
   std::vector<std::string> aliases;
   config::Node (*schema)();
-  std::unique_ptr<Descriptor> (*make)(const nlohmann::ordered_json& config, int64_t ntypes, uint64_t seed,
-                                      at::ScalarType dtype);
+  std::unique_ptr<Descriptor> (*make)(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map,
+                                      uint64_t seed, at::ScalarType dtype);
 };
 
 const std::vector<DescriptorEntry>& descriptor_registry();

@@ -31,9 +31,9 @@ config::Node se_e2_a_schema() {
        optional("seed", integer("random seed of the initial parameters"))});
 }
 
-std::unique_ptr<Descriptor> make_se_e2_a(const nlohmann::ordered_json& config, int64_t ntypes, uint64_t seed,
+std::unique_ptr<Descriptor> make_se_e2_a(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map, uint64_t seed,
                                          at::ScalarType dtype) {
-  return std::make_unique<SeE2A>(config, ntypes, seed, dtype);
+  return std::make_unique<SeE2A>(config, static_cast<int64_t>(type_map.size()), seed, dtype);
 }
 
 SeE2A::SeE2A(const nlohmann::ordered_json& config, int64_t ntypes, uint64_t seed, at::ScalarType dtype)

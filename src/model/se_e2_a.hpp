@@ -9,7 +9,7 @@
 namespace atomforge::model {
 
 config::Node se_e2_a_schema();
-std::unique_ptr<Descriptor> make_se_e2_a(const nlohmann::ordered_json& config, int64_t ntypes, uint64_t seed,
+std::unique_ptr<Descriptor> make_se_e2_a(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map, uint64_t seed,
                                          at::ScalarType dtype);
 
 class SeE2A : public Descriptor {

@@ -305,6 +305,20 @@ void Trainer::run() {
   spdlog::info("finished {} steps in {} ({:.3f} s/step); learning curve in {}", numb_steps_ - start_step_,
                format_duration(total), total / static_cast<double>(std::max<int64_t>(1, numb_steps_ - start_step_)),
                lcurve_path());
+  if (tasks_.size() > 1 && !all_tasks) log_task_step_counts();
+}
+
+// Draws depend only on (seed, step), so the counts cover the whole run, restarts included.
+void Trainer::log_task_step_counts() const {
+  std::vector<double> weights;
+  for (const auto& task : tasks_) weights.push_back(task.spec.weight);
+  std::vector<int64_t> counts(tasks_.size(), 0);
+  for (int64_t step = 0; step < numb_steps_; ++step) ++counts[static_cast<std::size_t>(draw_task(seed_, step, weights))];
+  std::string line;
+  for (std::size_t k = 0; k < tasks_.size(); ++k)
+    line += fmt::format("{}{} {} ({:.1f} %)", k ? ", " : "", tasks_[k].spec.name, counts[k],
+                        100.0 * static_cast<double>(counts[k]) / static_cast<double>(std::max<int64_t>(1, numb_steps_)));
+  spdlog::info("training steps per task (mode sample, steps 0-{}): {}", numb_steps_, line);
 }
 
 }  // namespace atomforge::train

@@ -44,6 +44,7 @@ class Trainer {
   void build_fine_tuned_model(uint64_t seed);
   LossValue train_loss(Task& task, double lr, bool create_graph);
   std::map<std::string, double> validate(Task& task, double lr);
+  void log_task_step_counts() const;
   std::vector<std::string> lcurve_columns() const;
   void write_lcurve_header() const;
   void truncate_lcurve_after(int64_t step) const;

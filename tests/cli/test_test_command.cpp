@@ -3,6 +3,7 @@
 #include <cmath>
 #include <regex>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "../cli_test_util.hpp"
@@ -52,7 +53,10 @@ TEST(TestCommand, MetricsMatchIndependentComputation) {
   EXPECT_NEAR(printed(r.output, "Energy RMSE/Natoms"), rmse_e / 192, 1e-5 * rmse_e / 192);
   EXPECT_NEAR(printed(r.output, "Force RMSE"), rmse_f, 1e-5 * rmse_f);
   EXPECT_NEAR(printed(r.output, "Force MAE"), mae_f, 1e-5 * mae_f);
-  EXPECT_NE(r.output.find("number of test data : 5"), std::string::npos);
+  EXPECT_NE(r.output.find(fmt::format("number of test data : 5 (the first 5 of {} frames; -n sets how many)",
+                                      water.nframes)),
+            std::string::npos)
+      << r.output;
   EXPECT_EQ(r.output.find("Virial"), std::string::npos) << "water has no virial labels";
 
   // The detail files hold label then prediction, one row per frame / per atom.

@@ -32,6 +32,18 @@ inline data::System single_frame(const std::string& relative, int64_t frame) {
   return s;
 }
 
+// A single-head model of `descriptor` (its input.json section) with a small fitting net.
+inline std::unique_ptr<model::EnergyModel> model_with(const std::vector<std::string>& type_map,
+                                                      nlohmann::ordered_json descriptor,
+                                                      const std::string& precision = "float64") {
+  descriptor["precision"] = precision;
+  nlohmann::ordered_json config = {{"type_map", type_map},
+                                   {"descriptor", descriptor},
+                                   {"fitting_net", {{"neuron", {16, 16}}, {"precision", precision}}}};
+  return std::make_unique<model::EnergyModel>(
+      model::EnergyModel::single_task_config(config::resolve(model::model_schema(), config)), 7);
+}
+
 // A small se_e2_a model; `extra` overrides descriptor keys.
 inline std::unique_ptr<model::EnergyModel> small_model(const std::vector<std::string>& type_map,
                                                        const std::vector<int64_t>& sel, double rcut,
@@ -39,13 +51,19 @@ inline std::unique_ptr<model::EnergyModel> small_model(const std::vector<std::st
                                                        const std::string& precision = "float64") {
   nlohmann::ordered_json descriptor = {{"type", "se_e2_a"}, {"sel", sel},          {"rcut", rcut},
                                        {"rcut_smth", rcut - 2.0}, {"neuron", {4, 8, 16}}, {"axis_neuron", 4},
-                                       {"precision", precision}, {"resnet_dt", true}};
+                                       {"resnet_dt", true}};
   for (auto& [k, v] : extra.items()) descriptor[k] = v;
-  nlohmann::ordered_json config = {{"type_map", type_map},
-                                   {"descriptor", descriptor},
-                                   {"fitting_net", {{"neuron", {16, 16}}, {"precision", precision}}}};
-  return std::make_unique<model::EnergyModel>(
-      model::EnergyModel::single_task_config(config::resolve(model::model_schema(), config)), 7);
+  return model_with(type_map, descriptor, precision);
+}
+
+// Small graph trunks for the tests (the defaults describe production-sized models).
+inline nlohmann::ordered_json small_painn(double rcut) {
+  return {{"type", "painn"}, {"rcut", rcut}, {"features", 8}, {"layers", 2}, {"radial_basis", 6}};
+}
+inline nlohmann::ordered_json small_dimenet(double rcut) {
+  return {{"type", "dimenet"},     {"rcut", rcut},        {"features", 8},       {"layers", 2},
+          {"triplet_features", 4}, {"basis_features", 4}, {"out_features", 8},   {"radial_basis", 4},
+          {"angular_basis", 3},    {"output_layers", 1},  {"residuals_after_skip", 1}};
 }
 
 // A freshly initialised network is almost flat (forces ~1e-5 eV/A), which would drown finite

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <regex>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 
@@ -188,7 +189,13 @@ TEST(FineTuning, BranchStartsBelowRandomOnSameFidelity) {
                               bundled("mf/gfnff/valid"));
   input["training"]["numb_steps"] = 500;
   write_text(dir / "pretrain.json", input.dump());
-  ASSERT_EQ(run("train " + (dir / "pretrain.json") + " -o " + (dir / "pre")).code, 0);
+  const Result pre = run("train " + (dir / "pretrain.json") + " -o " + (dir / "pre"));
+  ASSERT_EQ(pre.code, 0) << pre.output;
+  // Mode sample reports how many steps each task got: the draws of (seed, step), counted here.
+  int gfn1_steps = 0;
+  for (int step = 0; step < 500; ++step) gfn1_steps += train::draw_task(7, step, {0.5, 0.5}) == 0;
+  EXPECT_NE(pre.output.find(fmt::format("gfn1 {} (", gfn1_steps)), std::string::npos) << pre.output;
+  EXPECT_NE(pre.output.find(fmt::format("gfnff {} (", 500 - gfn1_steps)), std::string::npos) << pre.output;
 
   auto fine = json::parse(read_text(std::string(ATOMFORGE_SOURCE_DIR) + "/examples/multitask/finetune.json"));
   fine["training"]["training_data"]["systems"] = bundled("mf/gfn1/train");

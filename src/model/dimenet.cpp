@@ -1,0 +1,165 @@
+#include "model/dimenet.hpp"
+
+#include "core/error.hpp"
+#include "model/radial_basis.hpp"
+
+namespace atomforge::model {
+
+config::Node dimenet_schema() {
+  using namespace config;
+  return object(
+      "DimeNet++: directional message passing on edges and triplets (a graph trunk; element embedding, so any "
+      "element set)",
+      {defaulted("rcut", positive(number("cut-off radius of the edges (A)")), 5.0),
+       defaulted("features", positive(integer("width of the atom embedding and the edge messages")), 128),
+       defaulted("layers", positive(integer("interaction blocks")), 4),
+       defaulted("triplet_features", positive(integer("width of the messages inside the triplet sum (int_emb_size)")),
+                 64),
+       defaulted("basis_features", positive(integer("width the bases are projected through (basis_emb_size)")), 8),
+       defaulted("out_features", positive(integer("width of the output blocks: the descriptor's size")), 256),
+       defaulted("radial_basis", positive(integer("Bessel functions of the edge length")), 6),
+       defaulted("angular_basis", positive(integer("Legendre polynomials of the triplet angle")), 7),
+       defaulted("envelope_exponent", positive(integer("p of the polynomial envelope at rcut")), 5),
+       defaulted("residuals_before_skip", non_negative(integer("residual layers before the skip connection")), 1),
+       defaulted("residuals_after_skip", non_negative(integer("residual layers after the skip connection")), 2),
+       defaulted("output_layers", non_negative(integer("hidden layers of each output block")), 3),
+       defaulted("precision", string("floating point precision of the model", {"float64", "float32", "default"}),
+                 "float64"),
+       defaulted("trainable", boolean("whether the descriptor's parameters are trained"), true),
+       optional("seed", integer("random seed of the initial parameters"))});
+}
+
+std::unique_ptr<Descriptor> make_dimenet(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map,
+                                         uint64_t seed, at::ScalarType dtype) {
+  return std::make_unique<DimeNet>(config, type_map, seed, dtype);
+}
+
+DimeNet::DimeNet(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map, uint64_t seed,
+                 at::ScalarType dtype)
+    : rcut_(config.at("rcut").get<double>()),
+      features_(config.at("features").get<int64_t>()),
+      out_features_(config.at("out_features").get<int64_t>()),
+      radial_basis_(config.at("radial_basis").get<int64_t>()),
+      angular_basis_(config.at("angular_basis").get<int64_t>()),
+      envelope_exponent_(config.at("envelope_exponent").get<int64_t>()) {
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  const int64_t f = features_, t = config.at("triplet_features").get<int64_t>(),
+                b = config.at("basis_features").get<int64_t>(), o = out_features_;
+  const int64_t nrbf = radial_basis_, nsbf = radial_basis_ * angular_basis_;
+  auto lin = [&](int64_t in, int64_t out, bool bias) { return Linear(in, out, bias, dtype, gen); };
+  auto residuals = [&](int64_t n) {
+    std::vector<Residual> r;
+    for (int64_t k = 0; k < n; ++k) r.push_back({lin(f, f, true), lin(f, f, true)});
+    return r;
+  };
+  embedding_ = ElementEmbedding(type_map, f, dtype, gen);
+  embed_rbf_ = lin(nrbf, f, true);
+  embed_edge_ = lin(3 * f, f, true);
+  const int64_t blocks = config.at("layers").get<int64_t>();
+  auto make_output = [&] {
+    Output out{lin(nrbf, f, false), lin(f, o, false), {}};
+    for (int64_t k = 0; k < config.at("output_layers").get<int64_t>(); ++k) out.hidden.push_back(lin(o, o, true));
+    return out;
+  };
+  outputs_.push_back(make_output());
+  for (int64_t k = 0; k < blocks; ++k) {
+    interactions_.push_back({lin(nrbf, b, false), lin(b, f, false), lin(nsbf, b, false), lin(b, t, false),
+                             lin(f, f, true), lin(f, f, true), lin(f, t, false), lin(t, f, false),
+                             residuals(config.at("residuals_before_skip").get<int64_t>()),
+                             residuals(config.at("residuals_after_skip").get<int64_t>()), lin(f, f, true)});
+    outputs_.push_back(make_output());
+  }
+  if (!config.at("trainable").get<bool>()) {
+    ParameterList all;
+    register_into(all, "");
+    for (const auto& [name, tensor] : all.parameters()) tensor->set_requires_grad(false);
+  }
+}
+
+at::Tensor DimeNet::output(const Output& block, const at::Tensor& message, const at::Tensor& rbf,
+                           const at::Tensor& centre, int64_t natoms) const {
+  // The radial gate has no bias: an edge's contribution vanishes with its envelope at rcut.
+  const at::Tensor x = block.rbf.forward(rbf) * message;
+  at::Tensor h = block.up.forward(at::zeros({natoms, features_}, x.options()).index_add(0, centre, x));
+  for (const auto& layer : block.hidden) h = swish(layer.forward(h));
+  return h;
+}
+
+at::Tensor DimeNet::interact(const Interaction& block, const at::Tensor& message, const at::Tensor& rbf,
+                             const at::Tensor& sbf, const ModelInput& input) const {
+  auto residual = [](const Residual& r, const at::Tensor& h) {
+    return h + swish(r.second.forward(swish(r.first.forward(h))));
+  };
+  const at::Tensor x_ji = swish(block.ji.forward(message));
+  // Messages kj gated by their radial basis, narrowed, gated per triplet by the angular basis and
+  // summed onto the edge ji they lead into.
+  at::Tensor x_kj = swish(block.kj.forward(message)) * block.rbf_up.forward(block.rbf_down.forward(rbf));
+  x_kj = swish(block.down.forward(x_kj));
+  const at::Tensor per_triplet = x_kj.index_select(0, input.triplet_kj) * block.sbf_up.forward(block.sbf_down.forward(sbf));
+  x_kj = at::zeros({message.size(0), per_triplet.size(1)}, message.options()).index_add(0, input.triplet_ji, per_triplet);
+  x_kj = swish(block.up.forward(x_kj));
+
+  at::Tensor h = x_ji + x_kj;
+  for (const auto& r : block.before_skip) h = residual(r, h);
+  h = swish(block.skip.forward(h)) + message;
+  for (const auto& r : block.after_skip) h = residual(r, h);
+  return h;
+}
+
+at::Tensor DimeNet::forward(const ModelInput& input) const {
+  if (!input.triplet_kj.defined()) fail("dimenet: the model input has no triplets (built without them)");
+  const int64_t natoms = input.natoms();
+  const at::Tensor& rij = input.edge_vec;
+  const at::Tensor r = at::sqrt((rij * rij).sum(1, true));
+  const at::Tensor rbf = bessel_basis(r, rcut_, radial_basis_) * polynomial_envelope(r, rcut_, envelope_exponent_);
+
+  // Angle at j between j -> i (-r_ji) and j -> k (r_kj).
+  const at::Tensor r_ji = rij.index_select(0, input.triplet_ji), r_kj = rij.index_select(0, input.triplet_kj);
+  const at::Tensor cosine = -(r_ji * r_kj).sum(1, true) / (r.index_select(0, input.triplet_ji) * r.index_select(0, input.triplet_kj));
+  const at::Tensor angular = legendre_basis(cosine, angular_basis_);  // (nt, L)
+  const at::Tensor sbf = (angular.unsqueeze(2) * rbf.index_select(0, input.triplet_kj).unsqueeze(1))
+                             .reshape({-1, angular_basis_ * radial_basis_});
+
+  const at::Tensor& centre = input.edge_center;
+  const at::Tensor atom = embedding_.forward(input.atype);
+  at::Tensor message = swish(embed_edge_.forward(at::cat(
+      {atom.index_select(0, centre), atom.index_select(0, input.edge_neighbor), swish(embed_rbf_.forward(rbf))}, 1)));
+  at::Tensor descriptor = output(outputs_[0], message, rbf, centre, natoms);
+  for (std::size_t k = 0; k < interactions_.size(); ++k) {
+    message = interact(interactions_[k], message, rbf, sbf, input);
+    descriptor = descriptor + output(outputs_[k + 1], message, rbf, centre, natoms);
+  }
+  return descriptor;
+}
+
+void DimeNet::register_into(ParameterList& list, const std::string& prefix) {
+  embedding_.register_into(list, prefix + "embedding.");
+  embed_rbf_.register_into(list, prefix + "embed_rbf.");
+  embed_edge_.register_into(list, prefix + "embed_edge.");
+  auto residuals = [&](std::vector<Residual>& rs, const std::string& p) {
+    for (std::size_t k = 0; k < rs.size(); ++k) {
+      rs[k].first.register_into(list, p + std::to_string(k) + ".first.");
+      rs[k].second.register_into(list, p + std::to_string(k) + ".second.");
+    }
+  };
+  for (std::size_t k = 0; k < interactions_.size(); ++k) {
+    const std::string p = prefix + "interactions." + std::to_string(k) + ".";
+    Interaction& b = interactions_[k];
+    const std::vector<std::pair<const char*, Linear*>> named = {
+        {"rbf_down.", &b.rbf_down}, {"rbf_up.", &b.rbf_up}, {"sbf_down.", &b.sbf_down}, {"sbf_up.", &b.sbf_up},
+        {"kj.", &b.kj},             {"ji.", &b.ji},         {"down.", &b.down},         {"up.", &b.up},
+        {"skip.", &b.skip}};
+    for (const auto& [name, linear] : named) linear->register_into(list, p + name);
+    residuals(b.before_skip, p + "before_skip.");
+    residuals(b.after_skip, p + "after_skip.");
+  }
+  for (std::size_t k = 0; k < outputs_.size(); ++k) {
+    const std::string p = prefix + "outputs." + std::to_string(k) + ".";
+    outputs_[k].rbf.register_into(list, p + "rbf.");
+    outputs_[k].up.register_into(list, p + "up.");
+    for (std::size_t h = 0; h < outputs_[k].hidden.size(); ++h)
+      outputs_[k].hidden[h].register_into(list, p + "hidden." + std::to_string(h) + ".");
+  }
+}
+
+}  // namespace atomforge::model

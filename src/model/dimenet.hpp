@@ -1,0 +1,63 @@
+#pragma once
+// DimeNet++ (Gasteiger et al. 2020): a directional message-passing trunk on edges and triplets.
+// Every edge ji carries a message m_ji; interaction blocks update it from the messages m_kj of
+// the edges that end where it starts (triplets k -> j -> i), weighted by a radial basis of r_kj
+// and an angular basis of the angle kji; output blocks pool the messages onto their centre atoms.
+// The descriptor is the sum of the output blocks. Bases: Bessel functions of r under a smooth
+// polynomial envelope, and (as a simplification of DimeNet's spherical Bessel functions)
+// Legendre polynomials of cos(angle) times the radial basis of r_kj. Edge and triplet work is
+// in tensors indexed by edge and triplet id, which graph parallelism splits.
+#include <vector>
+
+#include "core/config_schema.hpp"
+#include "model/descriptor.hpp"
+#include "model/element_embedding.hpp"
+#include "model/linear.hpp"
+
+namespace atomforge::model {
+
+config::Node dimenet_schema();
+std::unique_ptr<Descriptor> make_dimenet(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map,
+                                         uint64_t seed, at::ScalarType dtype);
+
+class DimeNet : public Descriptor {
+ public:
+  DimeNet(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map, uint64_t seed,
+          at::ScalarType dtype);
+  NeighborSelection selection() const override { return {rcut_, {}, true}; }
+  int64_t output_dim() const override { return out_features_; }
+  at::Tensor forward(const ModelInput& input) const override;
+  void compute_statistics(const std::vector<ModelInput>&) override {}
+  void register_into(ParameterList& list, const std::string& prefix) override;
+  bool mixed_types() const override { return true; }
+  // The embedding block sees one edge; each interaction block reaches one edge further.
+  double receptive_field() const override { return rcut_ * static_cast<double>(interactions_.size() + 1); }
+
+ private:
+  struct Residual {
+    Linear first, second;
+  };
+  struct Interaction {
+    Linear rbf_down, rbf_up, sbf_down, sbf_up;  // bases -> basis_size -> features / triplet_features
+    Linear kj, ji, down, up;                    // messages; down/up to the triplet width and back
+    std::vector<Residual> before_skip, after_skip;
+    Linear skip;
+  };
+  struct Output {
+    Linear rbf, up;
+    std::vector<Linear> hidden;
+  };
+  at::Tensor output(const Output& block, const at::Tensor& message, const at::Tensor& rbf, const at::Tensor& centre,
+                    int64_t natoms) const;
+  at::Tensor interact(const Interaction& block, const at::Tensor& message, const at::Tensor& rbf,
+                      const at::Tensor& sbf, const ModelInput& input) const;
+
+  double rcut_;
+  int64_t features_, out_features_, radial_basis_, angular_basis_, envelope_exponent_;
+  ElementEmbedding embedding_;
+  Linear embed_rbf_, embed_edge_;
+  std::vector<Interaction> interactions_;
+  std::vector<Output> outputs_;  // one more than interactions: after the embedding and each block
+};
+
+}  // namespace atomforge::model

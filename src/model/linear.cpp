@@ -1,0 +1,31 @@
+#include "model/linear.hpp"
+
+#include <cmath>
+
+namespace atomforge::model {
+
+Linear::Linear(int64_t in, int64_t out, bool bias, at::ScalarType dtype, at::Generator& generator) {
+  const auto options = at::TensorOptions().dtype(at::kDouble);
+  matrix_ = at::normal(0.0, 1.0 / std::sqrt(static_cast<double>(in)), {in, out}, generator, options)
+                .to(dtype)
+                .set_requires_grad(true);
+  if (bias) bias_ = at::zeros({out}, options.dtype(dtype)).set_requires_grad(true);
+}
+
+at::Tensor Linear::forward(const at::Tensor& x) const {
+  return bias_.defined() ? at::addmm(bias_, x, matrix_) : at::mm(x, matrix_);
+}
+
+void Linear::register_into(ParameterList& list, const std::string& prefix) {
+  list.add_parameter(prefix + "w", &matrix_);
+  if (bias_.defined()) list.add_parameter(prefix + "b", &bias_);
+}
+
+void Linear::set_trainable(bool trainable) {
+  for (at::Tensor* t : {&matrix_, &bias_})
+    if (t->defined()) t->set_requires_grad(trainable);
+}
+
+at::Tensor swish(const at::Tensor& x) { return x * at::sigmoid(x); }
+
+}  // namespace atomforge::model

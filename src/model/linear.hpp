@@ -1,0 +1,28 @@
+#pragma once
+// A dense layer y = x W (+ b) for the graph trunks, whose blocks are built from plain linear maps
+// (DeePMD-kit's Mlp adds residual connections by width, which those blocks do not want).
+#include <string>
+
+#include <ATen/ATen.h>
+
+#include "model/parameters.hpp"
+
+namespace atomforge::model {
+
+class Linear {
+ public:
+  Linear() = default;
+  // W ~ N(0, 1/in) keeps the variance of the features through the layer; b = 0.
+  Linear(int64_t in, int64_t out, bool bias, at::ScalarType dtype, at::Generator& generator);
+  at::Tensor forward(const at::Tensor& x) const;
+  void register_into(ParameterList& list, const std::string& prefix);
+  void set_trainable(bool trainable);
+
+ private:
+  at::Tensor matrix_, bias_;
+};
+
+// x * sigmoid(x), written out so that its double backward is plain autograd.
+at::Tensor swish(const at::Tensor& x);
+
+}  // namespace atomforge::model

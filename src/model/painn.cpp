@@ -1,0 +1,106 @@
+#include "model/painn.hpp"
+
+#include "core/error.hpp"
+#include "model/radial_basis.hpp"
+
+namespace atomforge::model {
+
+config::Node painn_schema() {
+  using namespace config;
+  return object(
+      "PaiNN: equivariant message passing with scalar and vector features per atom (a graph trunk; element "
+      "embedding, so any element set)",
+      {defaulted("rcut", positive(number("cut-off radius of the edges (A)")), 5.0),
+       defaulted("features", positive(integer("scalar and vector features per atom (width)")), 64),
+       defaulted("layers", positive(integer("message-passing layers")), 3),
+       defaulted("radial_basis", positive(integer("Bessel functions of the edge length")), 20),
+       defaulted("envelope_exponent", positive(integer("p of the polynomial envelope that takes edges smoothly to "
+                                                       "zero at rcut")),
+                 6),
+       defaulted("precision", string("floating point precision of the model", {"float64", "float32", "default"}),
+                 "float64"),
+       defaulted("trainable", boolean("whether the descriptor's parameters are trained"), true),
+       optional("seed", integer("random seed of the initial parameters"))});
+}
+
+std::unique_ptr<Descriptor> make_painn(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map,
+                                       uint64_t seed, at::ScalarType dtype) {
+  return std::make_unique<PaiNN>(config, type_map, seed, dtype);
+}
+
+PaiNN::PaiNN(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map, uint64_t seed,
+             at::ScalarType dtype)
+    : rcut_(config.at("rcut").get<double>()),
+      features_(config.at("features").get<int64_t>()),
+      radial_basis_(config.at("radial_basis").get<int64_t>()),
+      envelope_exponent_(config.at("envelope_exponent").get<int64_t>()) {
+  at::Generator generator = at::detail::createCPUGenerator(seed);
+  const int64_t f = features_;
+  embedding_ = ElementEmbedding(type_map, f, dtype, generator);
+  const int64_t nlayers = config.at("layers").get<int64_t>();
+  for (int64_t l = 0; l < nlayers; ++l) {
+    layers_.push_back({Linear(f, f, true, dtype, generator), Linear(f, 3 * f, true, dtype, generator),
+                       Linear(radial_basis_, 3 * f, true, dtype, generator), Linear(f, f, false, dtype, generator),
+                       Linear(f, f, false, dtype, generator), Linear(2 * f, f, true, dtype, generator),
+                       Linear(f, 3 * f, true, dtype, generator)});
+  }
+  if (!config.at("trainable").get<bool>()) {
+    embedding_.set_trainable(false);
+    for (auto& layer : layers_)
+      for (Linear* lin : {&layer.message_in, &layer.message_out, &layer.filter, &layer.mix_u, &layer.mix_v,
+                          &layer.update_in, &layer.update_out})
+        lin->set_trainable(false);
+  }
+}
+
+PaiNN::Features PaiNN::features(const ModelInput& input) const {
+  const int64_t natoms = input.natoms(), f = features_;
+  const at::Tensor& rij = input.edge_vec;
+  const at::Tensor r = at::sqrt((rij * rij).sum(1, true));  // (ne, 1); no edge has r = 0
+  const at::Tensor direction = (rij / r).unsqueeze(2);      // (ne, 3, 1)
+  const at::Tensor radial = bessel_basis(r, rcut_, radial_basis_);
+  const at::Tensor envelope = polynomial_envelope(r, rcut_, envelope_exponent_);
+  const at::Tensor& centre = input.edge_center;
+  const at::Tensor& neighbour = input.edge_neighbor;
+
+  at::Tensor s = embedding_.forward(input.atype);
+  at::Tensor v = at::zeros({natoms, 3, f}, s.options());
+  for (const auto& layer : layers_) {
+    // Message from neighbour j to centre i: phi(s_j) * W(r_ij), split into a scalar update, a
+    // gate on v_j and a gate on the edge direction.
+    const at::Tensor phi = layer.message_out.forward(swish(layer.message_in.forward(s)));
+    const at::Tensor x = phi.index_select(0, neighbour) * (layer.filter.forward(radial) * envelope);
+    const auto parts = x.split(f, 1);
+    s = s + at::zeros_like(s).index_add(0, centre, parts[0]);
+    const at::Tensor dv = v.index_select(0, neighbour) * parts[1].unsqueeze(1) + parts[2].unsqueeze(1) * direction;
+    v = v + at::zeros_like(v).index_add(0, centre, dv);
+
+    // Update: scalars and vector norms gate U v and the invariant <U v, V v>. The small constant
+    // keeps |V v| differentiable where v = 0 (every atom before the first message).
+    const at::Tensor uv = layer.mix_u.forward(v.reshape({-1, f})).view({natoms, 3, f});
+    const at::Tensor vv = layer.mix_v.forward(v.reshape({-1, f})).view({natoms, 3, f});
+    const at::Tensor norm = at::sqrt((vv * vv).sum(1) + 1e-8);
+    const at::Tensor a = layer.update_out.forward(swish(layer.update_in.forward(at::cat({s, norm}, 1))));
+    const auto gates = a.split(f, 1);
+    v = v + gates[0].unsqueeze(1) * uv;
+    s = s + gates[1] * (uv * vv).sum(1) + gates[2];
+  }
+  return {s, v};
+}
+
+void PaiNN::register_into(ParameterList& list, const std::string& prefix) {
+  embedding_.register_into(list, prefix + "embedding.");
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const std::string p = prefix + "layers." + std::to_string(l) + ".";
+    Layer& layer = layers_[l];
+    layer.message_in.register_into(list, p + "message_in.");
+    layer.message_out.register_into(list, p + "message_out.");
+    layer.filter.register_into(list, p + "filter.");
+    layer.mix_u.register_into(list, p + "mix_u.");
+    layer.mix_v.register_into(list, p + "mix_v.");
+    layer.update_in.register_into(list, p + "update_in.");
+    layer.update_out.register_into(list, p + "update_out.");
+  }
+}
+
+}  // namespace atomforge::model

@@ -1,0 +1,49 @@
+#pragma once
+// PaiNN (Schuett, Unke, Gastegger 2021): an equivariant message-passing trunk. Every atom carries
+// F scalar features s and F vector features v (3 x F); each layer passes messages along the edges
+// (scalar filters of a Bessel radial basis under a smooth envelope, times the neighbour's
+// features and the edge direction) and then mixes scalars and vectors on each atom. Atoms start
+// from an element embedding; the descriptor is the final s. All neighbours within rcut count.
+#include <vector>
+
+#include "core/config_schema.hpp"
+#include "model/descriptor.hpp"
+#include "model/element_embedding.hpp"
+#include "model/linear.hpp"
+
+namespace atomforge::model {
+
+config::Node painn_schema();
+std::unique_ptr<Descriptor> make_painn(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map,
+                                       uint64_t seed, at::ScalarType dtype);
+
+class PaiNN : public Descriptor {
+ public:
+  PaiNN(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map, uint64_t seed,
+        at::ScalarType dtype);
+  NeighborSelection selection() const override { return {rcut_, {}, false}; }
+  int64_t output_dim() const override { return features_; }
+  at::Tensor forward(const ModelInput& input) const override { return features(input).scalar; }
+  void compute_statistics(const std::vector<ModelInput>&) override {}
+  void register_into(ParameterList& list, const std::string& prefix) override;
+  bool mixed_types() const override { return true; }
+  double receptive_field() const override { return rcut_ * static_cast<double>(layers_.size()); }
+
+  struct Features {
+    at::Tensor scalar;  // (natoms, F)
+    at::Tensor vector;  // (natoms, 3, F): rotates with the frame
+  };
+  Features features(const ModelInput& input) const;
+
+ private:
+  struct Layer {
+    Linear message_in, message_out, filter;  // message: phi(s_j) * W(r_ij)
+    Linear mix_u, mix_v, update_in, update_out;  // update: U v, V v, a(s, |V v|)
+  };
+  double rcut_;
+  int64_t features_, radial_basis_, envelope_exponent_;
+  ElementEmbedding embedding_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace atomforge::model

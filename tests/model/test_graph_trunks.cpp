@@ -1,0 +1,172 @@
+// Graph batches and the graph trunks against independent references: triplets against a brute
+// force enumeration, a batch of frames of different sizes against one frame at a time, PaiNN's
+// vector features against the rotation of the frame, parameter counts against their formulas.
+#include <cmath>
+#include <random>
+#include <set>
+#include <tuple>
+
+#include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include "graph/neighbor_list.hpp"
+#include "model/painn.hpp"
+#include "model_test_util.hpp"
+
+namespace atomforge::testing {
+namespace {
+
+// Triplets of a tiny triclinic box, where an atom meets several images of the same neighbour:
+// every pair of edges (i -> j, S1), (j -> k, S2) except k = i with S2 = -S1.
+TEST(GraphBatch, TripletsMatchBruteForceWithManyImages) {
+  const data::System cu = single_frame("metals/Cu_mishin1/train/Cu32", 92);
+  const double rcut = 5.5;  // beyond half the box: several images of one atom are neighbours
+  model::NeighborSelection selection{rcut, {}, true};
+  const std::vector<int32_t> types(cu.types.begin(), cu.types.end());
+  const model::ModelInput input =
+      model::build_model_input(cu.coord.data(), cu.box.data(), true, types, 1, selection, at::kDouble);
+
+  using Edge = std::tuple<int, int, int, int, int>;  // i, j, S
+  const auto nl = graph::brute_force_neighbor_list(cu.coord.data(), cu.natoms(), cu.box.data(), {true, true, true}, rcut);
+  std::multiset<std::pair<Edge, Edge>> expected;
+  for (std::size_t a = 0; a < nl.size(); ++a) {
+    for (std::size_t b = 0; b < nl.size(); ++b) {
+      if (nl.center[b] != nl.neighbor[a]) continue;
+      const bool reverse = nl.neighbor[b] == nl.center[a] && nl.shift[3 * b] == -nl.shift[3 * a] &&
+                           nl.shift[3 * b + 1] == -nl.shift[3 * a + 1] && nl.shift[3 * b + 2] == -nl.shift[3 * a + 2];
+      if (reverse) continue;
+      expected.insert({{nl.center[b], nl.neighbor[b], nl.shift[3 * b], nl.shift[3 * b + 1], nl.shift[3 * b + 2]},
+                       {nl.center[a], nl.neighbor[a], nl.shift[3 * a], nl.shift[3 * a + 1], nl.shift[3 * a + 2]}});
+    }
+  }
+  // Edges of the model input are identified by (i, j, S) through their vectors: S solves
+  // r = x_j - x_i + S box.
+  const at::Tensor box_inverse = at::inverse(at::from_blob(const_cast<double*>(cu.box.data()), {3, 3}, at::kDouble));
+  auto edge = [&](int64_t e) -> Edge {
+    const int64_t i = input.edge_center[e].item<int64_t>(), j = input.edge_neighbor[e].item<int64_t>();
+    at::Tensor d = input.edge_vec[e].clone();
+    for (int c = 0; c < 3; ++c) d[c] -= cu.coord[3 * j + c] - cu.coord[3 * i + c];
+    const at::Tensor s = at::matmul(d.view({1, 3}), box_inverse).round().to(at::kInt).view({3});
+    return {static_cast<int>(i), static_cast<int>(j), s[0].item<int>(), s[1].item<int>(), s[2].item<int>()};
+  };
+  std::vector<Edge> edges;
+  for (int64_t e = 0; e < input.edge_vec.size(0); ++e) edges.push_back(edge(e));
+  const at::Tensor kj = input.triplet_kj.contiguous(), ji = input.triplet_ji.contiguous();
+  std::multiset<std::pair<Edge, Edge>> actual;
+  for (int64_t t = 0; t < kj.size(0); ++t) actual.insert({edges[kj.data_ptr<int64_t>()[t]], edges[ji.data_ptr<int64_t>()[t]]});
+  EXPECT_GT(expected.size(), 10000u);
+  EXPECT_TRUE(actual == expected) << actual.size() << " triplets, expected " << expected.size();
+}
+
+struct Trunk {
+  std::string name;
+  nlohmann::ordered_json descriptor;
+};
+
+class BatchOfDifferentSizes : public ::testing::TestWithParam<Trunk> {};
+
+// Water (192 atoms, periodic), methanol and ethane (6 and 8 atoms, isolated) in one batch give
+// each frame's own energy, forces and virial.
+TEST_P(BatchOfDifferentSizes, EqualsOneFrameAtATime) {
+  auto model = model_with({"O", "H", "C"}, GetParam().descriptor);
+  const std::vector<data::System> frames = {single_frame("water/data_0", 1), single_frame("mf/gfn2/train/CH3OH", 2),
+                                            single_frame("mf/gfn2/train/C2H6", 0), single_frame("water/data_0", 4)};
+  model->compute_statistics(frames, {1, 1, 1, 1});
+  if (GetParam().name == "se_e2_a") roughen(*model, 30.0);
+  std::vector<model::ModelInput> inputs;
+  for (const auto& f : frames) inputs.push_back(model->prepare(f, {0}));
+  const model::ModelInput batch = model::concatenate(inputs);
+  EXPECT_EQ(batch.nframes, 4);
+  EXPECT_EQ(batch.nloc, 0) << "frames of different sizes";
+  const auto together = model->evaluate(batch, false);
+  int64_t offset = 0;
+  for (std::size_t k = 0; k < frames.size(); ++k) {
+    const auto alone = model->evaluate(inputs[k], false);
+    const int64_t n = frames[k].natoms();
+    const double e = alone.energy.item<double>();
+    EXPECT_NEAR(together.energy[k].item<double>(), e, 1e-12 * std::abs(e)) << "frame " << k;
+    const at::Tensor f = alone.force[0];
+    EXPECT_LT((together.force.narrow(0, offset, n) - f).abs().max().item<double>(), 1e-12 * f.abs().max().item<double>());
+    EXPECT_LT((together.atom_energy.narrow(0, offset, n) - alone.atom_energy[0]).abs().max().item<double>(),
+              1e-12 * alone.atom_energy.abs().max().item<double>());
+    const at::Tensor w = alone.virial[0];
+    EXPECT_LT((together.virial[k] - w).abs().max().item<double>(), 1e-12 * w.abs().max().item<double>());
+    offset += n;
+  }
+  // Training through a batch: the loss gradient of the sum is the sum of the frames' gradients.
+  auto params = std::vector<at::Tensor>{};
+  for (const auto& [name, t] : model->parameters().parameters()) params.push_back(*t);
+  auto grad_norm = [&](const at::Tensor& loss) {
+    auto g = torch::autograd::grad({loss}, params, {}, false, false, true);
+    double sum = 0;
+    for (auto& t : g) sum += t.defined() ? t.pow(2).sum().item<double>() : 0.0;
+    return std::sqrt(sum);
+  };
+  const auto trained = model->evaluate(batch, true);
+  at::Tensor separate;
+  for (const auto& in : inputs) {
+    const auto p = model->evaluate(in, true);
+    const at::Tensor l = p.force.pow(2).sum();
+    separate = separate.defined() ? separate + l : l;
+  }
+  const double g_batch = grad_norm(trained.force.pow(2).sum()), g_separate = grad_norm(separate);
+  EXPECT_GT(g_batch, 0.0);
+  EXPECT_NEAR(g_batch, g_separate, 1e-10 * g_separate);
+}
+
+INSTANTIATE_TEST_SUITE_P(Trunks, BatchOfDifferentSizes,
+                         ::testing::Values(Trunk{"se_e2_a", {{"type", "se_e2_a"},
+                                                             {"sel", {30, 60, 10}},
+                                                             {"rcut", 4.0},
+                                                             {"rcut_smth", 2.0},
+                                                             {"neuron", {4, 8}},
+                                                             {"axis_neuron", 4}}},
+                                           Trunk{"painn", small_painn(3.5)}, Trunk{"dimenet", small_dimenet(3.0)}),
+                         [](const auto& info) { return info.param.name; });
+
+// PaiNN's vector features are equivariant: rotating the frame rotates them, v' = v R (rows).
+TEST(PaiNN, VectorFeaturesRotateWithTheFrame) {
+  const data::System frame = single_frame("water/data_0", 2);
+  const auto config = config::resolve(model::painn_schema(), [] {
+    auto c = small_painn(3.5);
+    c.erase("type");
+    return c;
+  }());
+  const model::PaiNN painn(config, {"O", "H"}, 3, at::kDouble);
+  at::Tensor q = std::get<0>(at::linalg_qr(at::randn({3, 3}, at::kDouble)));
+  if (at::det(q).item<double>() < 0) q.select(1, 0).neg_();
+  const at::Tensor coord = at::from_blob(const_cast<double*>(frame.coord.data()), {frame.natoms(), 3}, at::kDouble);
+  const at::Tensor box = at::from_blob(const_cast<double*>(frame.box.data()), {3, 3}, at::kDouble);
+  const at::Tensor coord_r = at::matmul(coord, q).contiguous(), box_r = at::matmul(box, q).contiguous();
+  const std::vector<int32_t> types(frame.types.begin(), frame.types.end());
+  auto features = [&](const at::Tensor& x, const at::Tensor& b) {
+    return painn.features(
+        model::build_model_input(x.data_ptr<double>(), b.data_ptr<double>(), true, types, 1, painn.selection(), at::kDouble));
+  };
+  const auto plain = features(coord.contiguous(), box.contiguous()), rotated = features(coord_r, box_r);
+  const double scale = plain.vector.abs().max().item<double>();
+  EXPECT_GT(scale, 1e-3);
+  // v is (natoms, 3, F): rotate the middle axis.
+  const at::Tensor expected = at::einsum("nef,ed->ndf", {plain.vector, q});
+  EXPECT_LT((rotated.vector - expected).abs().max().item<double>(), 1e-10 * scale);
+  EXPECT_LT((rotated.scalar - plain.scalar).abs().max().item<double>(), 1e-10 * plain.scalar.abs().max().item<double>());
+}
+
+// The width / depth knobs: parameter counts follow the architecture's formula, so one config
+// describes models from ~1e4 to ~1e8 parameters (docs/graph-trunks.md tabulates them).
+TEST(GraphTrunks, ParameterCountsFollowTheArchitecture) {
+  for (const auto& [f, l, k] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{8, 1, 4}, {16, 3, 20}, {32, 2, 8}}) {
+    auto m = model_with({"H", "O"}, {{"type", "painn"}, {"features", f}, {"layers", l}, {"radial_basis", k}});
+    int64_t descriptor = 0;
+    for (const auto& [name, t] : m->parameters().parameters())
+      if (name.rfind("descriptor.", 0) == 0) descriptor += t->numel();
+    // Embedding 119 F; per layer: phi (F F + F, F 3F + 3F), filter (K 3F + 3F), U, V (F F each),
+    // update (2F F + F, F 3F + 3F).
+    const int64_t per_layer = (f * f + f) + (3 * f * f + 3 * f) + (3 * k * f + 3 * f) + 2 * f * f + (2 * f * f + f) +
+                              (3 * f * f + 3 * f);
+    EXPECT_EQ(descriptor, 119 * f + l * per_layer) << "F " << f << " layers " << l;
+  }
+}
+
+}  // namespace
+}  // namespace atomforge::testing
