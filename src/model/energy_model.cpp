@@ -215,6 +215,37 @@ std::unique_ptr<EnergyModel> EnergyModel::extract_head(const std::string& name) 
   return single;
 }
 
+std::unique_ptr<EnergyModel> EnergyModel::with_elements(const std::vector<std::string>& added, uint64_t seed) const {
+  if (!descriptor_->mixed_types())
+    fail("descriptor '{}' has parameters per element, so the model cannot take new elements ({}); graph trunks "
+         "(painn, dimenet) embed elements by atomic number and can",
+         config_.at("descriptor").at("type").get<std::string>(), fmt::join(added, ", "));
+  nlohmann::ordered_json config = config_;
+  for (const auto& element : added) config["type_map"].push_back(element);
+  auto extended = std::make_unique<EnergyModel>(config, seed);
+  std::map<std::string, at::Tensor> mine;
+  for (const auto& [n, t] : parameters_.parameters()) mine[n] = *t;
+  for (const auto& [n, t] : parameters_.buffers()) mine[n] = *t;
+  // Same shapes except the per-type biases (their new entries start at 0, for the bias fit) and
+  // fitting nets of new types when a fitting net has one per type (those start fresh).
+  auto copy = [&](const std::string& n, at::Tensor* t) {
+    if (!mine.count(n)) return;
+    at::NoGradGuard no_grad;
+    const at::Tensor& source = mine.at(n);
+    if (source.sizes() == t->sizes()) {
+      t->copy_(source);
+    } else if (n.rfind("bias.", 0) == 0) {
+      t->zero_();
+      t->narrow(0, 0, source.size(0)).copy_(source);
+    } else {
+      fail("with_elements: '{}' changes shape with the type map", n);
+    }
+  };
+  for (const auto& [n, t] : extended->parameters_.parameters()) copy(n, t);
+  for (const auto& [n, t] : extended->parameters_.buffers()) copy(n, t);
+  return extended;
+}
+
 void EnergyModel::save(TensorFile& file) const {
   file.meta["kind"] = "atomforge-energy-model";
   file.meta["type_map"] = type_map_;

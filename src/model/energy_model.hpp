@@ -68,6 +68,9 @@ class EnergyModel {
   at::Tensor& out_bias() { return out_bias(only_head()); }
   // A single-head model holding `head` of this one (same trunk, fitting net and bias).
   std::unique_ptr<EnergyModel> extract_head(const std::string& head) const;
+  // This model with `added` elements appended to its type map (fine-tuning on new elements):
+  // the trunk's element embedding already has their rows; an error for per-element descriptors.
+  std::unique_ptr<EnergyModel> with_elements(const std::vector<std::string>& added, uint64_t seed) const;
 
   // Self-describing: format, type map, cut-off, precision, the model config and every array.
   void save(TensorFile& file) const;

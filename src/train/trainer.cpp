@@ -9,6 +9,7 @@
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "core/atomic_file.hpp"
@@ -119,13 +120,24 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
 
 void Trainer::build_fine_tuned_model(uint64_t seed) {
   const TensorFile file = load_tensor_file(options_.finetune);
-  const auto pretrained = model::EnergyModel::load(file, options_.finetune);
+  std::unique_ptr<model::EnergyModel> pretrained = model::EnergyModel::load(file, options_.finetune);
   // The new data may use any subset of the pre-trained elements, in any order: the model keeps
-  // the pre-trained type map and data are matched to it by element name.
+  // the pre-trained type map and data are matched to it by element name. Elements the trunk has
+  // not seen are appended to it (graph trunks only).
+  std::vector<std::string> added;
   for (const auto& element : input_.resolved.at("model").at("type_map"))
     if (std::find(pretrained->type_map().begin(), pretrained->type_map().end(), element.get<std::string>()) ==
         pretrained->type_map().end())
-      fail("--finetune: element '{}' of model.type_map is not in the pre-trained model's type map", element.get<std::string>());
+      added.push_back(element.get<std::string>());
+  if (!added.empty()) {
+    try {
+      pretrained = pretrained->with_elements(added, seed);
+    } catch (...) {
+      rethrow_with_context(fmt::format("--finetune: model.type_map has elements the pre-trained model {} lacks",
+                                       options_.finetune));
+    }
+    spdlog::info("--finetune: new elements {} join the pre-trained type map", fmt::join(added, ", "));
+  }
   std::string branch = options_.model_branch;
   if (branch.empty()) branch = pretrained->only_head();
   if (input_.resolved.at("model").at("descriptor") != pretrained->config().at("descriptor"))

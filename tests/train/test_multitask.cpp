@@ -281,7 +281,47 @@ TEST(FineTuning, PermutedAndSubsetTypeMapsGiveTheSamePredictions) {
   const Result bad = run("train " + (dir / "fine_bad.json") + " -o " + (dir / "bad") + " --finetune " +
                          (dir / "pre/model.ckpt.pt") + " --model-branch gfn1");
   EXPECT_NE(bad.code, 0);
-  EXPECT_NE(bad.output.find("'Cu'"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("cannot take new elements (Cu)"), std::string::npos) << bad.output;
+}
+
+// A graph trunk pre-trained on water alone fine-tunes to molecules with carbon: carbon joins the
+// type map, the pre-trained model's predictions for the old elements are kept exactly, and the
+// fine-tuned model learns the new data.
+TEST(FineTuning, GraphTrunkTakesNewElements) {
+  TempDir dir;
+  auto pre = json::parse(read_text(std::string(ATOMFORGE_SOURCE_DIR) + "/examples/graph/painn.json"));
+  pre["model"]["type_map"] = {"H", "O"};
+  pre["training"]["training_data"]["systems"] = bundled("mf/gfn2/train/H2O");
+  pre["training"]["validation_data"]["systems"] = bundled("mf/gfn2/valid/H2O");
+  pre["training"]["numb_steps"] = 20;
+  write_text(dir / "pre.json", pre.dump());
+  const Result pretrained = run("train " + (dir / "pre.json") + " -o " + (dir / "pre"));
+  ASSERT_EQ(pretrained.code, 0) << pretrained.output;
+
+  const auto old_model = model::EnergyModel::load(load_tensor_file(dir / "pre/model.ckpt.pt"), "pre");
+  const auto extended = old_model->with_elements({"C"}, 1);
+  EXPECT_EQ(extended->type_map(), (std::vector<std::string>{"H", "O", "C"}));
+  const data::System water = data::read_deepmd_system(bundled("mf/gfn2/valid/H2O"));
+  const auto before = old_model->evaluate(old_model->prepare(water, {0, 1}), false);
+  const auto after = extended->evaluate(extended->prepare(water, {0, 1}), false);
+  EXPECT_LT((after.energy - before.energy).abs().max().item<double>(), 1e-12);
+  EXPECT_LT((after.force - before.force).abs().max().item<double>(), 1e-12);
+
+  auto fine = pre;
+  fine["model"]["type_map"] = {"C", "H", "O"};
+  fine["training"]["training_data"]["systems"] = bundled("mf/gfn2/train");
+  fine["training"]["validation_data"]["systems"] = bundled("mf/gfn2/valid");
+  fine["training"]["numb_steps"] = 200;
+  write_text(dir / "fine.json", fine.dump());
+  const Result r = run("train " + (dir / "fine.json") + " -o " + (dir / "fine") + " --finetune " +
+                       (dir / "pre/model.ckpt.pt"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("new elements C join"), std::string::npos) << r.output;
+  const double first = lcurve_value(dir / "fine/lcurve.out", "rmse_f_val", true);
+  const double last = lcurve_value(dir / "fine/lcurve.out", "rmse_f_val");
+  EXPECT_LT(last, 0.7 * first);
+  const Result show = run("show " + (dir / "fine/model.ckpt.pt"));
+  EXPECT_NE(show.output.find("type map         : H O C"), std::string::npos) << show.output;
 }
 
 TEST(MultiTaskTraining, RestartContinuesBitForBit) {
