@@ -95,6 +95,10 @@ ModelInput EnergyModel::prepare(const double* coord, const double* box, bool pbc
   return build_model_input(coord, box, pbc, types, nframes, descriptor_->selection(), dtype_);
 }
 
+ModelInput EnergyModel::prepare_local(const double* coord, int64_t nlocal, const std::vector<int32_t>& types) const {
+  return build_local_model_input(coord, nlocal, types, descriptor_->selection(), dtype_);
+}
+
 Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& head_name, bool create_graph) const {
   const Head& h = head(head_name);
   ModelInput local = input;
@@ -108,17 +112,22 @@ Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& hea
   auto grads = torch::autograd::grad({energy.sum()}, {local.edge_vec}, {}, /*retain_graph=*/create_graph,
                                      /*create_graph=*/create_graph, /*allow_unused=*/true);
   at::Tensor g = grads[0].defined() ? grads[0] : at::zeros_like(local.edge_vec);
-  const int64_t natoms = input.nframes * input.nloc;
+  const int64_t natoms = input.nframes * input.nall();
   Prediction out;
   out.force = at::zeros({natoms, 3}, g.options())
                   .index_add(0, local.edge_center, g)
                   .index_add(0, local.edge_neighbor, -g)
-                  .view({input.nframes, input.nloc, 3});
+                  .view({input.nframes, input.nall(), 3});
   const at::Tensor edge_virial = -(g.unsqueeze(2) * local.edge_vec.unsqueeze(1)).reshape({-1, 9});
   out.virial = at::zeros({input.nframes, 9}, g.options()).index_add(0, local.edge_frame, edge_virial);
   out.energy = energy;
   out.atom_energy = atom_energy;
   if (!create_graph) {
+    const at::Tensor half = 0.5 * edge_virial.detach();
+    out.atom_virial = at::zeros({natoms, 9}, g.options())
+                          .index_add(0, local.edge_center, half)
+                          .index_add(0, local.edge_neighbor, half)
+                          .view({input.nframes, input.nall(), 9});
     for (at::Tensor* t : {&out.energy, &out.force, &out.virial, &out.atom_energy}) *t = t->detach();
   }
   return out;

@@ -160,4 +160,24 @@ ModelInput build_model_input(const data::System& system, const std::vector<int64
   }
 }
 
+ModelInput build_local_model_input(const double* coord, int64_t nlocal, const std::vector<int32_t>& types,
+                                   const NeighborSelection& selection, at::ScalarType dtype) {
+  const int64_t nall = static_cast<int64_t>(types.size());
+  if (nlocal < 0 || nlocal > nall) fail("{} local atoms out of {}", nlocal, nall);
+  // Every atom as a centre, then the ghosts' edges dropped. Edges are numbered centre by centre
+  // in increasing order, so the centres' edges are a prefix and their slot ids stay valid; only
+  // the padding id (the edge count) changes. Building the ghosts' edges is wasted work (linear).
+  ModelInput input = build_model_input(coord, nullptr, false, types, 1, selection, dtype);
+  const int64_t ne = (input.edge_center < nlocal).sum().item<int64_t>();
+  if (ne > 0 && input.edge_center[ne - 1].item<int64_t>() >= nlocal)
+    fail("internal: the edges are not ordered by centre");
+  input.nloc = nlocal;
+  input.nghost = nall - nlocal;
+  input.atype = input.atype.narrow(0, 0, nlocal);
+  for (at::Tensor* t : {&input.edge_center, &input.edge_neighbor, &input.edge_frame, &input.edge_vec})
+    *t = t->narrow(0, 0, ne);
+  if (input.slot_index.defined()) input.slot_index = input.slot_index.narrow(0, 0, nlocal).clamp_max(ne);
+  return input;
+}
+
 }  // namespace atomforge::model
