@@ -43,4 +43,23 @@ inline std::string train_tiny_model(const TempDir& dir) {
   return r.code == 0 && fs::exists(checkpoint) ? checkpoint : "";
 }
 
+// A suite sharing one tiny model (trained once per suite).
+class TinyModelTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir;
+    checkpoint_ = train_tiny_model(*dir_);
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (checkpoint_.empty() || !fs::exists(checkpoint_)) GTEST_SKIP() << "training the test model failed";
+  }
+
+  static inline TempDir* dir_ = nullptr;
+  static inline std::string checkpoint_;
+};
+
 }  // namespace atomforge::testing

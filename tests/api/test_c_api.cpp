@@ -43,20 +43,8 @@ void expect_printed(double printed, double exact, const std::string& what) {
 }
 
 // One tiny model for the whole suite: O, H and C, trained 5 steps on water and CH3OH.
-class CApi : public ::testing::Test {
+class CApi : public TinyModelTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir;
-    checkpoint_ = train_tiny_model(*dir_);
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-  void SetUp() override {
-    if (checkpoint_.empty() || !fs::exists(checkpoint_)) GTEST_SKIP() << "training the test model failed";
-  }
-
   // Frames `frames` of `system` through the C API, against EnergyModel::evaluate and the
   // predictions `atomforge test -d` writes.
   void check_system(const std::string& system_path, int nframes) {
@@ -115,15 +103,12 @@ class CApi : public ::testing::Test {
       for (std::size_t k = 0; k < force.size(); ++k) expect_close(w.force[k], force[k], where + " C++ force");
       for (int k = 0; k < 9; ++k) expect_close(w.virial[k], virial[k], where + " C++ virial");
       for (int i = 0; i < natoms; ++i) expect_close(w.atom_energy[i], atom_energy[i], where + " C++ atom energy");
+      const auto ref_av = values(p.atom_virial);
+      ASSERT_EQ(w.atom_virial.size(), ref_av.size());
+      for (std::size_t k = 0; k < ref_av.size(); ++k) expect_close(w.atom_virial[k], ref_av[k], where + " C++ atom virial");
     }
   }
-
-  static TempDir* dir_;
-  static std::string checkpoint_;
 };
-
-TempDir* CApi::dir_ = nullptr;
-std::string CApi::checkpoint_;
 
 TEST_F(CApi, VersionAndModelInfo) {
   EXPECT_EQ(ATOMFORGE_API_VERSION, 2);

@@ -48,29 +48,17 @@ Atomic compute_atomic(af_model* model, const Frame& f) {
   return a;
 }
 
-class CApiAtomic : public ::testing::Test {
+class CApiAtomic : public TinyModelTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir;
-    checkpoint_ = train_tiny_model(*dir_);
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
   void SetUp() override {
-    if (checkpoint_.empty()) GTEST_SKIP() << "training the test model failed";
+    TinyModelTest::SetUp();
+    if (IsSkipped()) return;
     handle_.reset(af_model_load(checkpoint_.c_str(), nullptr));
     ASSERT_TRUE(af_model_ok(handle_.get())) << af_model_error(handle_.get());
   }
 
-  static TempDir* dir_;
-  static std::string checkpoint_;
   Handle handle_;
 };
-
-TempDir* CApiAtomic::dir_ = nullptr;
-std::string CApiAtomic::checkpoint_;
 
 TEST_F(CApiAtomic, AtomVirialsSumToTheStrainDerivative) {
   const Frame water = load_frame(bundled("water/data_3"), 1);
