@@ -11,6 +11,7 @@ packages=(
   libfmt-dev libspdlog-dev       # formatting, logging
   libgtest-dev                   # tests
   libbenchmark-dev               # bench/
+  liblammps-dev lammps openmpi-bin  # LAMMPS pair style plugin (plugins/lammps): headers + liblammps, lmp, mpirun for its tests
 )
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -33,9 +33,10 @@ struct Result {
   std::string output;  // stdout and stderr
 };
 
-inline Result run(const std::string& args) {
+// Runs a shell command line, capturing stdout and stderr.
+inline Result run_shell(const std::string& command_line) {
   Result r;
-  const std::string command = std::string(ATOMFORGE_BINARY) + " " + args + " 2>&1";
+  const std::string command = command_line + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   std::array<char, 4096> buffer{};
   while (std::fgets(buffer.data(), buffer.size(), pipe)) r.output += buffer.data();
@@ -43,6 +44,9 @@ inline Result run(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
   return r;
 }
+
+// Runs the atomforge binary with `args`.
+inline Result run(const std::string& args) { return run_shell(std::string(ATOMFORGE_BINARY) + " " + args); }
 
 inline std::string read_text(const std::string& path) {
   std::ifstream in(path);

@@ -11,8 +11,10 @@
  * Threads: a handle may be used from one thread at a time (its error message is per handle);
  * different handles are independent.
  *
- * Not provided (version 1): per-atom virials, several frames per call, neighbour lists supplied
- * by the caller.
+ * Version 2 adds per-atom virials (af_model_compute_atomic) and domains with ghost atoms as in
+ * LAMMPS (af_model_compute_local, af_model_receptive_field); version 1's functions are unchanged.
+ *
+ * Not provided: several frames per call, neighbour lists supplied by the caller.
  *
  * Link with -latomforge_c; libtorch is a private dependency of that library.
  */
@@ -20,7 +22,7 @@
 #define ATOMFORGE_ATOMFORGE_H
 
 /* Bumped when a function is added or its meaning changes. */
-#define ATOMFORGE_API_VERSION 1
+#define ATOMFORGE_API_VERSION 2
 
 #if defined(_WIN32)
 #  if defined(ATOMFORGE_BUILDING_LIBRARY)
@@ -81,6 +83,11 @@ ATOMFORGE_EXPORT int af_model_type_index(const af_model* model, const char* name
 /* The model's cut-off radius (Angstrom); 0 when not loaded. */
 ATOMFORGE_EXPORT double af_model_cutoff(const af_model* model);
 
+/* How far (Angstrom) an atom's energy reaches: moving atoms farther away does not change it. The
+ * depth of ghost atoms af_model_compute_local needs; the cut-off for one-hop descriptors, a
+ * multiple of it for message-passing models. 0 when not loaded. (Version 2.) */
+ATOMFORGE_EXPORT double af_model_receptive_field(const af_model* model);
+
 /* The head used by af_model_compute; "" when not loaded. */
 ATOMFORGE_EXPORT const char* af_model_head(const af_model* model);
 
@@ -95,10 +102,37 @@ ATOMFORGE_EXPORT const char* af_model_head(const af_model* model);
  *   virial      9 values, eV (row-major xx xy xz yx ... as DeePMD-kit)
  *   atom_energy natoms, eV; they sum to the energy
  * Returns AF_OK, or an AF_ERR_* code with the message in af_model_error(); outputs are not
- * written on failure. Per-atom virials are not provided in this version. */
+ * written on failure. */
 ATOMFORGE_EXPORT int af_model_compute(af_model* model, int natoms, const double* coord, const int* types,
                                       const double* box, double* energy, double* force, double* virial,
                                       double* atom_energy);
+
+/* As af_model_compute, plus (may be NULL)
+ *   atom_virial natoms x 9, eV, same layout as virial; they sum to the virial. Each pair term of
+ *               the virial, -dE/dr_ij (x) r_ij, is split evenly between atoms i and j (as LAMMPS
+ *               does for pair styles; DeePMD-kit gives it all to j), so one atom's virial is not
+ *               unique: only sums over all atoms are physical.
+ * (Version 2.) */
+ATOMFORGE_EXPORT int af_model_compute_atomic(af_model* model, int natoms, const double* coord, const int* types,
+                                             const double* box, double* energy, double* force, double* virial,
+                                             double* atom_energy, double* atom_virial);
+
+/* One domain of a domain decomposition (LAMMPS' pair style interface): `nall` atoms, no periodic
+ * boundary, of which the first `nlocal` (0 <= nlocal <= nall) are owned and the rest are ghosts:
+ * periodic images and atoms of other domains, within af_model_receptive_field() of the owned
+ * atoms. The energy is that of the owned atoms; ghosts only act as their neighbours.
+ *   coord       nall x 3; types nall (both may be NULL when nall is 0)
+ * Outputs, each may be NULL:
+ *   energy      1 value: the owned atoms' energy
+ *   force       nall x 3: -dE/dx for every atom, ghosts included; adding each ghost's force to
+ *               its owner (LAMMPS' reverse communication, newton on) gives the forces
+ *   virial      9 values, the domain's part of the virial (the domains' parts sum to it)
+ *   atom_energy nlocal values
+ *   atom_virial nall x 9, as af_model_compute_atomic; fold ghosts onto owners as the forces
+ * (Version 2.) */
+ATOMFORGE_EXPORT int af_model_compute_local(af_model* model, int nall, int nlocal, const double* coord,
+                                            const int* types, double* energy, double* force, double* virial,
+                                            double* atom_energy, double* atom_virial);
 
 #ifdef __cplusplus
 } /* extern "C" */

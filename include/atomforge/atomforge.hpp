@@ -3,7 +3,7 @@
 //
 //   atomforge::Model model("model.pt");              // or Model("multi.pt", "head")
 //   auto r = model.compute(coord, types, box);       // box empty: no periodic boundary
-//   r.energy; r.force; r.virial; r.atom_energy;
+//   r.energy; r.force; r.virial; r.atom_energy; r.atom_virial;
 #ifndef ATOMFORGE_ATOMFORGE_HPP
 #define ATOMFORGE_ATOMFORGE_HPP
 
@@ -32,6 +32,7 @@ struct Prediction {
   std::vector<double> force;        // natoms x 3
   std::vector<double> virial;       // 9
   std::vector<double> atom_energy;  // natoms
+  std::vector<double> atom_virial;  // natoms x 9 (see af_model_compute_atomic)
 };
 
 class Model {
@@ -90,8 +91,10 @@ class Model {
     r.force.resize(coord.size());
     r.virial.resize(9);
     r.atom_energy.resize(types.size());
-    const int code = af_model_compute(handle_, natoms, coord.data(), types.data(), box.empty() ? nullptr : box.data(),
-                                      &r.energy, r.force.data(), r.virial.data(), r.atom_energy.data());
+    r.atom_virial.resize(9 * types.size());
+    const int code = af_model_compute_atomic(handle_, natoms, coord.data(), types.data(),
+                                             box.empty() ? nullptr : box.data(), &r.energy, r.force.data(),
+                                             r.virial.data(), r.atom_energy.data(), r.atom_virial.data());
     if (code != AF_OK) throw ApiError(code, af_model_error(handle_));
     return r;
   }

@@ -25,6 +25,7 @@ struct af_model {
   std::string head;
   std::vector<std::string> type_names;
   double cutoff = 0.0;
+  double receptive_field = 0.0;
   std::string error;
 };
 
@@ -82,6 +83,90 @@ std::vector<double> to_vector(const at::Tensor& t) {
 
 const char* const kNullHandle = "null af_model handle";
 
+// AF_OK when the handle holds a model, else the code (keeping the load error as the reason).
+int check_loaded(af_model* model) noexcept {
+  if (model == nullptr) return AF_ERR_NULL_HANDLE;
+  if (model->model != nullptr) return AF_OK;
+  if (model->error.rfind("no model loaded", 0) != 0) {
+    try {
+      model->error = "no model loaded" + (model->error.empty() ? std::string() : ": " + model->error);
+    } catch (...) {
+    }
+  }
+  return AF_ERR_NOT_LOADED;
+}
+
+// The atoms' types as model types, after checking them and the coordinates (`fn` names the caller).
+std::vector<int32_t> checked_atoms(const af_model& model, const char* fn, int natoms, const double* coord,
+                                   const int* types) {
+  if (natoms > 0 && coord == nullptr) throw ArgumentError(fmt::format("{}: coord is NULL", fn));
+  if (natoms > 0 && types == nullptr) throw ArgumentError(fmt::format("{}: types is NULL", fn));
+  const int ntypes = static_cast<int>(model.type_names.size());
+  std::vector<int32_t> type_vector(static_cast<std::size_t>(natoms));
+  for (int i = 0; i < natoms; ++i) {
+    if (types[i] < 0 || types[i] >= ntypes)
+      throw ArgumentError(fmt::format("{}: atom {} has type {}, the model has types 0..{} ({})", fn, i, types[i],
+                                      ntypes - 1, fmt::join(model.type_names, " ")));
+    type_vector[i] = types[i];
+  }
+  for (int k = 0; k < natoms * 3; ++k)
+    if (!std::isfinite(coord[k]))
+      throw ArgumentError(fmt::format("{}: coordinate {} of atom {} is not finite", fn, k % 3, k / 3));
+  return type_vector;
+}
+
+void check_box(const char* fn, const double* box) {
+  for (int k = 0; k < 9; ++k)
+    if (!std::isfinite(box[k])) throw ArgumentError(fmt::format("{}: box[{}] is not finite", fn, k));
+  const double det = box[0] * (box[4] * box[8] - box[5] * box[7]) - box[1] * (box[3] * box[8] - box[5] * box[6]) +
+                     box[2] * (box[3] * box[7] - box[4] * box[6]);
+  if (!(std::abs(det) > 0.0)) throw ArgumentError(fmt::format("{}: the box is singular (zero volume)", fn));
+}
+
+// The caller's output arrays; NULL ones are not wanted.
+struct Outputs {
+  double* energy = nullptr;
+  double* force = nullptr;
+  double* virial = nullptr;
+  double* atom_energy = nullptr;
+  double* atom_virial = nullptr;
+};
+
+void write_outputs(const Outputs& out, const std::vector<double>& e, const std::vector<double>& f,
+                   const std::vector<double>& v, const std::vector<double>& ae, const std::vector<double>& av) {
+  if (out.energy != nullptr) *out.energy = e[0];
+  if (out.force != nullptr) std::copy(f.begin(), f.end(), out.force);
+  if (out.virial != nullptr) std::copy(v.begin(), v.end(), out.virial);
+  if (out.atom_energy != nullptr) std::copy(ae.begin(), ae.end(), out.atom_energy);
+  if (out.atom_virial != nullptr) std::copy(av.begin(), av.end(), out.atom_virial);
+}
+
+// Everything is converted before any output is written: a failure leaves the outputs alone.
+int write_prediction(const atomforge::model::Prediction& p, int nall, int nlocal, const Outputs& out) {
+  const std::vector<double> e = to_vector(p.energy), f = to_vector(p.force), v = to_vector(p.virial),
+                            ae = to_vector(p.atom_energy),
+                            av = out.atom_virial != nullptr ? to_vector(p.atom_virial) : std::vector<double>{};
+  const std::size_t n = static_cast<std::size_t>(nall);
+  if (e.size() != 1 || f.size() != 3 * n || v.size() != 9 || ae.size() != static_cast<std::size_t>(nlocal) ||
+      (out.atom_virial != nullptr && av.size() != 9 * n))
+    throw atomforge::Error("internal: the model returned arrays of unexpected sizes");
+  write_outputs(out, e, f, v, ae, av);
+  return AF_OK;
+}
+
+// af_model_compute and af_model_compute_atomic: one frame, periodic when `box` is given.
+int compute_frame(af_model* model, const char* fn, int natoms, const double* coord, const int* types,
+                  const double* box, const Outputs& out) noexcept {
+  if (const int code = check_loaded(model); code != AF_OK) return code;
+  return guarded(model, AF_ERR_COMPUTE, [&] {
+    if (natoms < 1) throw ArgumentError(fmt::format("{}: natoms is {}, must be at least 1", fn, natoms));
+    const std::vector<int32_t> type_vector = checked_atoms(*model, fn, natoms, coord, types);
+    if (box != nullptr) check_box(fn, box);
+    const auto input = model->model->prepare(coord, box, box != nullptr, type_vector, 1);
+    return write_prediction(model->model->evaluate(input, model->head, false), natoms, natoms, out);
+  });
+}
+
 }  // namespace
 
 extern "C" {
@@ -108,6 +193,7 @@ af_model* af_model_load(const char* path, const char* head) {
       }
       handle->type_names = model->type_map();
       handle->cutoff = model->rcut();
+      handle->receptive_field = model->receptive_field();
       handle->model = std::move(model);
     } catch (const std::bad_alloc&) {
       throw;
@@ -125,6 +211,7 @@ af_model* af_model_load(const char* path, const char* head) {
     handle->head.clear();
     handle->type_names.clear();
     handle->cutoff = 0.0;
+    handle->receptive_field = 0.0;
     if (handle->error.empty()) handle->error = "cannot load the model";
   }
   return handle;
@@ -162,57 +249,41 @@ int af_model_type_index(const af_model* model, const char* name) {
 
 double af_model_cutoff(const af_model* model) { return af_model_ok(model) ? model->cutoff : 0.0; }
 
+double af_model_receptive_field(const af_model* model) {
+  return af_model_ok(model) ? model->receptive_field : 0.0;
+}
+
 const char* af_model_head(const af_model* model) { return af_model_ok(model) ? model->head.c_str() : ""; }
 
 int af_model_compute(af_model* model, int natoms, const double* coord, const int* types, const double* box,
                      double* energy, double* force, double* virial, double* atom_energy) {
-  if (model == nullptr) return AF_ERR_NULL_HANDLE;
-  if (model->model == nullptr) {
-    // Keep the load error: it says why there is no model.
-    if (model->error.rfind("no model loaded", 0) != 0) {
-      try {
-        model->error = "no model loaded" + (model->error.empty() ? std::string() : ": " + model->error);
-      } catch (...) {
-      }
-    }
-    return AF_ERR_NOT_LOADED;
-  }
-  return guarded(model, AF_ERR_COMPUTE, [&] {
-    if (natoms < 1) throw ArgumentError(fmt::format("af_model_compute: natoms is {}, must be at least 1", natoms));
-    if (coord == nullptr) throw ArgumentError("af_model_compute: coord is NULL");
-    if (types == nullptr) throw ArgumentError("af_model_compute: types is NULL");
-    const int ntypes = static_cast<int>(model->type_names.size());
-    std::vector<int32_t> type_vector(static_cast<std::size_t>(natoms));
-    for (int i = 0; i < natoms; ++i) {
-      if (types[i] < 0 || types[i] >= ntypes)
-        throw ArgumentError(fmt::format("af_model_compute: atom {} has type {}, the model has types 0..{} ({})", i,
-                                        types[i], ntypes - 1, fmt::join(model->type_names, " ")));
-      type_vector[i] = types[i];
-    }
-    for (int k = 0; k < natoms * 3; ++k)
-      if (!std::isfinite(coord[k]))
-        throw ArgumentError(fmt::format("af_model_compute: coordinate {} of atom {} is not finite", k % 3, k / 3));
-    if (box != nullptr) {
-      for (int k = 0; k < 9; ++k)
-        if (!std::isfinite(box[k])) throw ArgumentError(fmt::format("af_model_compute: box[{}] is not finite", k));
-      const double det = box[0] * (box[4] * box[8] - box[5] * box[7]) - box[1] * (box[3] * box[8] - box[5] * box[6]) +
-                         box[2] * (box[3] * box[7] - box[4] * box[6]);
-      if (!(std::abs(det) > 0.0)) throw ArgumentError("af_model_compute: the box is singular (zero volume)");
-    }
+  return compute_frame(model, "af_model_compute", natoms, coord, types, box, {energy, force, virial, atom_energy});
+}
 
-    const auto input = model->model->prepare(coord, box, box != nullptr, type_vector, 1);
-    const auto prediction = model->model->evaluate(input, model->head, false);
-    // Everything is computed before any output is written: a failure leaves the outputs alone.
-    const std::vector<double> e = to_vector(prediction.energy), f = to_vector(prediction.force),
-                              v = to_vector(prediction.virial), ae = to_vector(prediction.atom_energy);
-    const std::size_t n = static_cast<std::size_t>(natoms);
-    if (e.size() != 1 || f.size() != 3 * n || v.size() != 9 || ae.size() != n)
-      throw atomforge::Error("internal: the model returned arrays of unexpected sizes");
-    if (energy != nullptr) *energy = e[0];
-    if (force != nullptr) std::copy(f.begin(), f.end(), force);
-    if (virial != nullptr) std::copy(v.begin(), v.end(), virial);
-    if (atom_energy != nullptr) std::copy(ae.begin(), ae.end(), atom_energy);
-    return AF_OK;
+int af_model_compute_atomic(af_model* model, int natoms, const double* coord, const int* types, const double* box,
+                            double* energy, double* force, double* virial, double* atom_energy,
+                            double* atom_virial) {
+  return compute_frame(model, "af_model_compute_atomic", natoms, coord, types, box,
+                       {energy, force, virial, atom_energy, atom_virial});
+}
+
+int af_model_compute_local(af_model* model, int nall, int nlocal, const double* coord, const int* types,
+                           double* energy, double* force, double* virial, double* atom_energy,
+                           double* atom_virial) {
+  if (const int code = check_loaded(model); code != AF_OK) return code;
+  return guarded(model, AF_ERR_COMPUTE, [&] {
+    const char* fn = "af_model_compute_local";
+    if (nlocal < 0 || nall < nlocal)
+      throw ArgumentError(fmt::format("{}: nlocal is {} and nall {}, need 0 <= nlocal <= nall", fn, nlocal, nall));
+    const std::vector<int32_t> type_vector = checked_atoms(*model, fn, nall, coord, types);
+    const Outputs out{energy, force, virial, atom_energy, atom_virial};
+    if (nlocal == 0) {  // a domain may own no atom: no energy, no force
+      write_outputs(out, {0.0}, std::vector<double>(3 * static_cast<std::size_t>(nall), 0.0),
+                    std::vector<double>(9, 0.0), {}, std::vector<double>(9 * static_cast<std::size_t>(nall), 0.0));
+      return AF_OK;
+    }
+    const auto input = model->model->prepare_local(coord, nlocal, type_vector);
+    return write_prediction(model->model->evaluate(input, model->head, false), nall, nlocal, out);
   });
 }
 

@@ -120,29 +120,46 @@ ModelInput EnergyModel::prepare(const double* coord, const double* box, bool pbc
   return build_model_input(coord, box, pbc, types, nframes, descriptor_->selection(), dtype_);
 }
 
+ModelInput EnergyModel::prepare_local(const double* coord, int64_t nlocal, const std::vector<int32_t>& types) const {
+  const NeighborSelection selection = descriptor_->selection();
+  return build_local_model_input(coord, nlocal, types, selection, dtype_,
+                                 /*ghosts_are_nodes=*/descriptor_->receptive_field() > selection.rcut);
+}
+
 Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& head_name, bool create_graph) const {
   const Head& h = head(head_name);
   ModelInput local = input;
   local.edge_vec = input.edge_vec.detach().set_requires_grad(true);
   const at::Tensor descriptor = descriptor_->forward(local);
-  const at::Tensor atom_energy = fittings_.at(h.fitting)->forward(descriptor, local.atype, h.task_case) +
-                                 h.out_bias.index_select(0, local.atype);
-  const int64_t natoms = input.natoms();
+  at::Tensor atom_energy = fittings_.at(h.fitting)->forward(descriptor, local.atype, h.task_case) +
+                           h.out_bias.index_select(0, local.atype);
+  if (input.nowned >= 0) {  // ghost nodes carry features, not energy
+    const at::Tensor owned = at::arange(input.natoms(), input.atype.options()).remainder(input.nloc) < input.nowned;
+    atom_energy = atom_energy * owned.to(atom_energy.scalar_type());
+  }
   const at::Tensor energy =
       at::zeros({input.nframes}, atom_energy.options()).index_add(0, input.atom_frame, atom_energy);
 
   auto grads = torch::autograd::grad({energy.sum()}, {local.edge_vec}, {}, /*retain_graph=*/create_graph,
                                      /*create_graph=*/create_graph, /*allow_unused=*/true);
   at::Tensor g = grads[0].defined() ? grads[0] : at::zeros_like(local.edge_vec);
+  const int64_t rows = input.natoms() + input.nframes * input.nghost;  // every atom, ghosts included
   Prediction out;
-  out.force = at::zeros({natoms, 3}, g.options()).index_add(0, local.edge_center, g).index_add(0, local.edge_neighbor, -g);
+  out.force = at::zeros({rows, 3}, g.options()).index_add(0, local.edge_center, g).index_add(0, local.edge_neighbor, -g);
   const at::Tensor edge_virial = -(g.unsqueeze(2) * local.edge_vec.unsqueeze(1)).reshape({-1, 9});
   out.virial = at::zeros({input.nframes, 9}, g.options()).index_add(0, local.edge_frame, edge_virial);
   out.energy = energy;
   out.atom_energy = atom_energy;
+  if (!create_graph) {
+    const at::Tensor half = 0.5 * edge_virial.detach();
+    out.atom_virial =
+        at::zeros({rows, 9}, g.options()).index_add(0, local.edge_center, half).index_add(0, local.edge_neighbor, half);
+  }
   if (input.nloc > 0) {  // frames of one size: per-frame shapes
-    out.force = out.force.view({input.nframes, input.nloc, 3});
+    out.force = out.force.view({input.nframes, input.nall(), 3});
     out.atom_energy = out.atom_energy.view({input.nframes, input.nloc});
+    if (input.nowned >= 0) out.atom_energy = out.atom_energy.narrow(1, 0, input.nowned);
+    if (out.atom_virial.defined()) out.atom_virial = out.atom_virial.view({input.nframes, input.nall(), 9});
   }
   if (!create_graph) {
     for (at::Tensor* t : {&out.energy, &out.force, &out.virial, &out.atom_energy}) *t = t->detach();

@@ -24,12 +24,16 @@
 
 namespace atomforge::model {
 
-// Per-atom arrays are (nframes, nloc, ...) for frames of one size, (natoms, ...) otherwise.
+// Per-atom arrays are per frame for frames of one size, (atoms, ...) otherwise (concatenate()).
 struct Prediction {
   at::Tensor energy;       // (nframes)
-  at::Tensor force;        // (nframes, nloc, 3)
+  at::Tensor force;        // (nframes, nall, 3); nall = nloc without ghosts
   at::Tensor virial;       // (nframes, 9)
-  at::Tensor atom_energy;  // (nframes, nloc)
+  at::Tensor atom_energy;  // (nframes, nloc), or (nframes, nowned) for inputs with nowned
+  // (nframes, nall, 9), only when evaluated without create_graph: each edge's virial
+  // -dE/dr_ij (x) r_ij split evenly between its two atoms (LAMMPS' convention for pair terms;
+  // DeePMD-kit gives all of it to the neighbour). They sum to `virial`.
+  at::Tensor atom_virial;
 };
 
 class EnergyModel {
@@ -49,6 +53,8 @@ class EnergyModel {
   ModelInput prepare(const data::System& system, const std::vector<int64_t>& frames) const;
   ModelInput prepare(const double* coord, const double* box, bool pbc, const std::vector<int32_t>& types,
                      int64_t nframes) const;
+  // One frame whose atoms after the first `nlocal` are neighbours only (build_local_model_input).
+  ModelInput prepare_local(const double* coord, int64_t nlocal, const std::vector<int32_t>& types) const;
 
   // Descriptor statistics from up to data_stat_nbatch x batch_size frames of each system.
   void compute_statistics(const std::vector<data::System>& systems, const std::vector<int64_t>& batch_sizes);
@@ -60,6 +66,8 @@ class EnergyModel {
   const nlohmann::ordered_json& config() const { return config_; }
   const std::vector<std::string>& type_map() const { return type_map_; }
   double rcut() const { return descriptor_->selection().rcut; }
+  // How far an atom's energy reaches: atoms beyond it do not change it. rcut for one-hop
+  // descriptors, layers x rcut for message passing; a domain needs ghost atoms this deep.
   double receptive_field() const { return descriptor_->receptive_field(); }
   at::ScalarType dtype() const { return dtype_; }
   ParameterList& parameters() { return parameters_; }

@@ -13,6 +13,7 @@ ModelInput concatenate(const std::vector<ModelInput>& inputs) {
   int64_t total_edges = 0;
   for (const auto& in : inputs) {
     if (in.edge_vec.scalar_type() != first.edge_vec.scalar_type()) fail("concatenate: inputs differ in precision");
+    if (in.nghost > 0 || in.nowned >= 0) fail("concatenate: inputs with ghost atoms are single frames");
     if (in.slot_index.defined() != slots || in.triplet_kj.defined() != triplets ||
         (slots && in.slot_index.size(1) != first.slot_index.size(1)))
       fail("concatenate: inputs were built for different neighbour selections");
@@ -57,7 +58,8 @@ ModelInput concatenate(const std::vector<ModelInput>& inputs) {
 }
 
 void add_triplets(ModelInput& input) {
-  const int64_t ne = input.edge_vec.size(0), natoms = input.natoms();
+  const int64_t ne = input.edge_vec.size(0);
+  const int64_t natoms = input.nloc > 0 ? input.nframes * input.nall() : input.natoms();  // ghosts too
   const at::Tensor center_t = input.edge_center.contiguous(), neighbor_t = input.edge_neighbor.contiguous();
   const at::Tensor vec_t = input.edge_vec.detach().to(at::kDouble).contiguous();
   const int64_t* center = center_t.data_ptr<int64_t>();

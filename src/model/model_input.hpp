@@ -24,11 +24,19 @@ struct NeighborSelection {
 // A batch is one disjoint graph: atoms of all frames, edges between atoms of the same frame.
 struct ModelInput {
   int64_t nframes = 0;
-  int64_t nloc = 0;          // atoms per frame; 0 when the frames differ in size (concatenate())
-  at::Tensor atype;          // (natoms) int64, model type index per atom
-  at::Tensor atom_frame;     // (natoms) int64, frame of each atom
-  at::Tensor edge_center;    // (ne) int64, atom index in [0, natoms); edges are sorted by centre
-  at::Tensor edge_neighbor;  // (ne) int64
+  // Nodes per frame: atoms with features, whose energies count. 0 when the frames differ in size
+  // (concatenate()).
+  int64_t nloc = 0;
+  // Atoms per frame after the nodes that are neighbours only (LAMMPS ghosts for one-hop models).
+  int64_t nghost = 0;
+  // When >= 0, only the first `nowned` nodes of each frame count (LAMMPS ghosts of message-passing
+  // models are nodes: their features carry the outer atoms' influence inwards).
+  int64_t nowned = -1;
+  int64_t nall() const { return nloc + nghost; }
+  at::Tensor atype;          // (nodes) int64, model type index per node
+  at::Tensor atom_frame;     // (nodes) int64, frame of each node
+  at::Tensor edge_center;    // (ne) int64, node f*nall() + i; edges are sorted by centre
+  at::Tensor edge_neighbor;  // (ne) int64, atom f*nall() + j, j < nall()
   at::Tensor edge_frame;     // (ne) int64
   at::Tensor edge_vec;       // (ne, 3) in the model's precision
   at::Tensor slot_index;     // (nframes*nloc, sum(sel)) int64 edge ids, `ne` for padding; sel only
@@ -39,12 +47,21 @@ struct ModelInput {
   at::Tensor triplet_ji;     // (nt) int64 edge ids
   int64_t truncated_centres = 0;  // centres with more neighbours of some type than sel allows
 
-  int64_t natoms() const { return atype.size(0); }
+  int64_t natoms() const { return atype.size(0); }  // nodes
 };
 
 // `coord` is nframes x nloc x 3, `box` nframes x 9 (ignored when !pbc), `types` nloc model types.
 ModelInput build_model_input(const double* coord, const double* box, bool pbc, const std::vector<int32_t>& types,
                              int64_t nframes, const NeighborSelection& selection, at::ScalarType dtype);
+
+// One non-periodic frame of `types.size()` atoms of which only the first `nlocal` are owned;
+// the others are ghosts, e.g. the atoms of a LAMMPS domain's periodic images and of other ranks.
+// Energies are those of the owned atoms; forces (and per-atom virials) are returned for all.
+// With `ghosts_are_nodes` (message-passing models) every atom is a node and only the owned count
+// (nowned); otherwise only owned atoms are centres and ghosts are neighbours (nghost), which
+// suffices for one-hop models. truncated_centres counts the ghosts too (an upper bound).
+ModelInput build_local_model_input(const double* coord, int64_t nlocal, const std::vector<int32_t>& types,
+                                   const NeighborSelection& selection, at::ScalarType dtype, bool ghosts_are_nodes);
 
 // Frames `frames` of `system`, with its types mapped to `type_map` by element name.
 ModelInput build_model_input(const data::System& system, const std::vector<int64_t>& frames,

@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../cli_test_util.hpp"
+#include "api_test_util.hpp"
 #include "atomforge/atomforge.h"
 #include "atomforge/atomforge.hpp"
 #include "core/tensor_file.hpp"
@@ -19,11 +19,6 @@
 
 namespace atomforge::testing {
 namespace {
-
-std::vector<double> values(const at::Tensor& t) {
-  const at::Tensor c = t.detach().to(at::kDouble).contiguous().view({-1});
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
 
 // Prediction columns (the second half of each row) of an `atomforge test -d` detail file.
 std::vector<double> predicted_columns(const std::string& path, int width) {
@@ -47,53 +42,9 @@ void expect_printed(double printed, double exact, const std::string& what) {
   EXPECT_NEAR(printed, exact, 1e-9 * std::max(1.0, std::abs(exact))) << what;
 }
 
-void expect_close(double a, double b, const std::string& what) {
-  EXPECT_NEAR(a, b, 1e-10 * std::max(1.0, std::abs(b))) << what;
-}
-
-struct Popen {
-  int code = 0;
-  std::string output;
-};
-
-Popen run_program(const std::string& command) {
-  Popen r;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe)) r.output += buffer.data();
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  return r;
-}
-
-struct ModelDeleter {
-  void operator()(af_model* m) const { af_model_free(m); }
-};
-using Handle = std::unique_ptr<af_model, ModelDeleter>;
-
 // One tiny model for the whole suite: O, H and C, trained 5 steps on water and CH3OH.
-class CApi : public ::testing::Test {
+class CApi : public TinyModelTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir;
-    auto input = small_water_input({bundled("water/data_0"), bundled("mf/gfn1/train/CH3OH")}, {bundled("water/data_3")});
-    input["model"]["type_map"] = {"O", "H", "C"};
-    input["model"]["descriptor"]["sel"] = {24, 48, 8};
-    input["training"]["numb_steps"] = 5;
-    write_text(*dir_ / "input.json", input.dump());
-    const Result r = run("train " + (*dir_ / "input.json") + " -o " + (*dir_ / "out"));
-    ASSERT_EQ(r.code, 0) << r.output;
-    checkpoint_ = *dir_ / "out/model.ckpt.pt";
-    ASSERT_TRUE(fs::exists(checkpoint_)) << r.output;
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-  void SetUp() override {
-    if (checkpoint_.empty() || !fs::exists(checkpoint_)) GTEST_SKIP() << "training the test model failed";
-  }
-
   // Frames `frames` of `system` through the C API, against EnergyModel::evaluate and the
   // predictions `atomforge test -d` writes.
   void check_system(const std::string& system_path, int nframes) {
@@ -152,18 +103,15 @@ class CApi : public ::testing::Test {
       for (std::size_t k = 0; k < force.size(); ++k) expect_close(w.force[k], force[k], where + " C++ force");
       for (int k = 0; k < 9; ++k) expect_close(w.virial[k], virial[k], where + " C++ virial");
       for (int i = 0; i < natoms; ++i) expect_close(w.atom_energy[i], atom_energy[i], where + " C++ atom energy");
+      const auto ref_av = values(p.atom_virial);
+      ASSERT_EQ(w.atom_virial.size(), ref_av.size());
+      for (std::size_t k = 0; k < ref_av.size(); ++k) expect_close(w.atom_virial[k], ref_av[k], where + " C++ atom virial");
     }
   }
-
-  static TempDir* dir_;
-  static std::string checkpoint_;
 };
 
-TempDir* CApi::dir_ = nullptr;
-std::string CApi::checkpoint_;
-
 TEST_F(CApi, VersionAndModelInfo) {
-  EXPECT_EQ(ATOMFORGE_API_VERSION, 1);
+  EXPECT_EQ(ATOMFORGE_API_VERSION, 2);
   EXPECT_EQ(af_api_version(), ATOMFORGE_API_VERSION);
   Handle handle(af_model_load(checkpoint_.c_str(), nullptr));
   ASSERT_NE(handle.get(), nullptr);
@@ -178,6 +126,7 @@ TEST_F(CApi, VersionAndModelInfo) {
   EXPECT_EQ(af_model_type_index(handle.get(), "C"), 2);
   EXPECT_EQ(af_model_type_index(handle.get(), "N"), -1);
   EXPECT_DOUBLE_EQ(af_model_cutoff(handle.get()), 4.0);
+  EXPECT_DOUBLE_EQ(af_model_receptive_field(handle.get()), 4.0);  // se_e2_a: one hop
   EXPECT_STREQ(af_model_head(handle.get()), "default");
 
   atomforge::Model wrapper(checkpoint_, "default");
@@ -304,7 +253,7 @@ TEST_F(CApi, BadArgumentsGiveErrorsAndLeaveOutputsAlone) {
 }
 
 TEST_F(CApi, ExampleCProgramPrintsTheApiEnergy) {
-  const Popen r = run_program(std::string(ATOMFORGE_PREDICT_C) + " " + checkpoint_);
+  const Result r = run_shell(std::string(ATOMFORGE_PREDICT_C) + " " + checkpoint_);
   ASSERT_EQ(r.code, 0) << r.output;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.output, m, std::regex(R"(energy: ([-+0-9.eE]+) eV)"))) << r.output;
@@ -320,7 +269,7 @@ TEST_F(CApi, ExampleCProgramPrintsTheApiEnergy) {
   // A bad model: exit code 1 and the message naming the file.
   TempDir dir;
   write_text(dir / "bad.pt", "garbage");
-  const Popen bad = run_program(std::string(ATOMFORGE_PREDICT_C) + " " + (dir / "bad.pt"));
+  const Result bad = run_shell(std::string(ATOMFORGE_PREDICT_C) + " " + (dir / "bad.pt"));
   EXPECT_EQ(bad.code, 1) << bad.output;
   EXPECT_NE(bad.output.find(dir / "bad.pt"), std::string::npos) << bad.output;
 }

@@ -124,6 +124,61 @@ INSTANTIATE_TEST_SUITE_P(Trunks, BatchOfDifferentSizes,
                                            Trunk{"painn", small_painn(3.5)}, Trunk{"dimenet", small_dimenet(3.0)}),
                          [](const auto& info) { return info.param.name; });
 
+// A message-passing model on a domain with ghost atoms (LAMMPS' view: no periodicity, images as
+// ghosts) gives the periodic energy, and forces that fold onto the owners, when the ghosts reach
+// the receptive field (layers x rcut), not just rcut.
+TEST(GhostAtoms, MessagePassingDomainEqualsPeriodicFrame) {
+  // A domain holds its atoms inside the box (the data's coordinates are not wrapped).
+  data::System water = single_frame("water/data_0", 0);
+  for (int64_t k = 0; k < 3 * water.natoms(); ++k) {
+    const double l = water.box[4 * (k % 3)];
+    water.coord[k] -= l * std::floor(water.coord[k] / l);
+  }
+  auto model = model_with({"O", "H"}, small_painn(3.0));
+  EXPECT_DOUBLE_EQ(model->receptive_field(), 6.0);
+  const auto periodic = model->evaluate(model->prepare(water, {0}), false);
+  const int64_t n = water.natoms();
+  auto domain = [&](double depth) {
+    // Owned atoms first, then every image within `depth` of the box (orthorhombic here).
+    std::vector<double> coord(water.coord.begin(), water.coord.end());
+    std::vector<int32_t> types(water.types.begin(), water.types.end());
+    std::vector<int64_t> owner;
+    for (int64_t i = 0; i < n; ++i) owner.push_back(i);
+    const double l[3] = {water.box[0], water.box[4], water.box[8]};
+    for (int a = -1; a <= 1; ++a)
+      for (int b = -1; b <= 1; ++b)
+        for (int c = -1; c <= 1; ++c) {
+          if (a == 0 && b == 0 && c == 0) continue;
+          for (int64_t i = 0; i < n; ++i) {
+            const double x[3] = {water.coord[3 * i] + a * l[0], water.coord[3 * i + 1] + b * l[1],
+                                 water.coord[3 * i + 2] + c * l[2]};
+            bool near = true;
+            for (int d = 0; d < 3; ++d) near = near && x[d] > -depth && x[d] < l[d] + depth;
+            if (!near) continue;
+            coord.insert(coord.end(), x, x + 3);
+            types.push_back(water.types[i]);
+            owner.push_back(i);
+          }
+        }
+    const auto p = model->evaluate(model->prepare_local(coord.data(), n, types), false);
+    const at::Tensor folded = at::zeros({n, 3}, at::kDouble).index_add(0, at::tensor(owner, at::kLong), p.force[0]);
+    return std::make_pair(p, folded);
+  };
+  ASSERT_GT(water.box[0], 12.0);  // images within 6.5 A of the faces are enough
+  for (int k : {1, 2, 3, 5, 6, 7}) ASSERT_EQ(water.box[k], 0.0) << "the domain below assumes an orthorhombic box";
+  const auto [deep, folded] = domain(6.5);
+  const double e = periodic.energy.item<double>();
+  EXPECT_NEAR(deep.energy.item<double>(), e, 1e-10 * std::abs(e));
+  EXPECT_EQ(deep.atom_energy.size(1), n);
+  EXPECT_LT((deep.atom_energy[0] - periodic.atom_energy[0]).abs().max().item<double>(), 1e-10);
+  EXPECT_LT((folded - periodic.force[0]).abs().max().item<double>(), 1e-10 * periodic.force.abs().max().item<double>());
+  const double w = periodic.virial.abs().max().item<double>();
+  EXPECT_LT((deep.virial - periodic.virial).abs().max().item<double>(), 1e-10 * w);
+  // Ghosts to one cut-off only: the second layer sees truncated ghost environments.
+  const auto shallow = domain(3.2).first;
+  EXPECT_GT(std::abs(shallow.energy.item<double>() - e), 1e-6);
+}
+
 // PaiNN's vector features are equivariant: rotating the frame rotates them, v' = v R (rows).
 TEST(PaiNN, VectorFeaturesRotateWithTheFrame) {
   const data::System frame = single_frame("water/data_0", 2);

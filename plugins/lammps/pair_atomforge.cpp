@@ -1,0 +1,127 @@
+#include "pair_atomforge.h"
+
+#include <cstring>
+
+#include "atom.h"
+#include "comm.h"
+#include "error.h"
+#include "force.h"
+#include "memory.h"
+#include "update.h"
+
+using namespace LAMMPS_NS;
+
+// Error messages are built as std::string and passed to the non-template Error::all/one: the
+// fmt-based overloads would need the fmt headers LAMMPS bundles, which liblammps-dev lacks.
+
+PairAtomforge::PairAtomforge(LAMMPS *lmp) : Pair(lmp) {
+  single_enable = 0;
+  restartinfo = 0;
+  one_coeff = 1;
+  manybody_flag = 1;
+  // The model returns the virial itself (and per-atom virials): no f.r sum over atoms.
+  no_virial_fdotr_compute = 1;
+  centroidstressflag = CENTROID_NOTAVAIL;
+}
+
+PairAtomforge::~PairAtomforge() {
+  af_model_free(model_);
+  if (allocated) {
+    memory->destroy(setflag);
+    memory->destroy(cutsq);
+  }
+}
+
+void PairAtomforge::allocate() {
+  allocated = 1;
+  const int n = atom->ntypes;
+  memory->create(setflag, n + 1, n + 1, "pair:setflag");
+  memory->create(cutsq, n + 1, n + 1, "pair:cutsq");
+  for (int i = 1; i <= n; ++i)
+    for (int j = i; j <= n; ++j) setflag[i][j] = 0;
+}
+
+// pair_style atomforge MODEL [head NAME]
+void PairAtomforge::settings(int narg, char **arg) {
+  if (narg != 1 && !(narg == 3 && std::strcmp(arg[1], "head") == 0))
+    error->all(FLERR, std::string("Illegal pair_style atomforge command: expected MODEL [head NAME]"));
+  af_model_free(model_);
+  model_ = af_model_load(arg[0], narg == 3 ? arg[2] : nullptr);
+  if (model_ == nullptr) error->all(FLERR, std::string("pair_style atomforge: out of memory"));
+  if (!af_model_ok(model_)) error->all(FLERR, std::string("pair_style atomforge: ") + af_model_error(model_));
+  cutoff_ = af_model_receptive_field(model_);
+  if (comm->me == 0) {
+    std::string types;
+    for (int t = 0; t < af_model_ntypes(model_); ++t) types += std::string(" ") + af_model_type_name(model_, t);
+    utils::logmesg(lmp, "atomforge: model " + std::string(arg[0]) + ", head '" + af_model_head(model_) +
+                            "', types" + types + ", cut-off " + std::to_string(cutoff_) + " A\n");
+  }
+}
+
+// pair_coeff * * E1 E2 ...: the model element of each LAMMPS type.
+void PairAtomforge::coeff(int narg, char **arg) {
+  if (model_ == nullptr) error->all(FLERR, std::string("pair_coeff before pair_style atomforge"));
+  if (!allocated) allocate();
+  const int ntypes = atom->ntypes;
+  if (narg != ntypes + 2 || std::strcmp(arg[0], "*") != 0 || std::strcmp(arg[1], "*") != 0)
+    error->all(FLERR, "Incorrect args for pair_style atomforge: expected pair_coeff * * followed by one element "
+                      "name per atom type (" + std::to_string(ntypes) + ")");
+  model_type_.assign(ntypes + 1, -1);
+  for (int t = 1; t <= ntypes; ++t) {
+    model_type_[t] = af_model_type_index(model_, arg[t + 1]);
+    if (model_type_[t] < 0) {
+      std::string known;
+      for (int k = 0; k < af_model_ntypes(model_); ++k) known += std::string(" ") + af_model_type_name(model_, k);
+      error->all(FLERR, "pair_coeff: the model has no element '" + std::string(arg[t + 1]) + "' (it has" + known + ")");
+    }
+  }
+  for (int i = 1; i <= ntypes; ++i)
+    for (int j = i; j <= ntypes; ++j) setflag[i][j] = 1;
+}
+
+void PairAtomforge::init_style() {
+  // Ghost forces must be summed onto their owners.
+  if (force->newton_pair == 0) error->all(FLERR, std::string("Pair style atomforge requires newton pair on"));
+  if (std::strcmp(update->unit_style, "metal") != 0) error->all(FLERR, std::string("Pair style atomforge requires units metal"));
+  // The default half list is requested but not used: the model finds its neighbours itself among
+  // the owned and ghost atoms. What matters is the ghost cut-off, from init_one.
+  Pair::init_style();
+}
+
+double PairAtomforge::init_one(int, int) { return cutoff_; }
+
+void PairAtomforge::compute(int eflag, int vflag) {
+  ev_init(eflag, vflag);
+  const int nlocal = atom->nlocal, nall = atom->nlocal + atom->nghost;
+  double **x = atom->x, **f = atom->f;
+  const int *type = atom->type;
+
+  coord_.resize(3 * static_cast<std::size_t>(nall));
+  types_.resize(nall);
+  force_.resize(3 * static_cast<std::size_t>(nall));
+  atom_energy_.resize(eflag_atom ? nlocal : 0);
+  atom_virial_.resize(vflag_atom ? 9 * static_cast<std::size_t>(nall) : 0);
+  for (int i = 0; i < nall; ++i) {
+    for (int k = 0; k < 3; ++k) coord_[3 * i + k] = x[i][k];
+    types_[i] = model_type_[type[i]];
+  }
+  double energy = 0.0, v[9];
+  if (af_model_compute_local(model_, nall, nlocal, coord_.data(), types_.data(), &energy, force_.data(), v,
+                             eflag_atom ? atom_energy_.data() : nullptr,
+                             vflag_atom ? atom_virial_.data() : nullptr) != AF_OK)
+    error->one(FLERR, std::string("pair atomforge: ") + af_model_error(model_));
+
+  for (int i = 0; i < nall; ++i)
+    for (int k = 0; k < 3; ++k) f[i][k] += force_[3 * i + k];
+  if (eflag_global) eng_vdwl += energy;
+  // Ours is row-major W[a][b] = sum F_a r_b; LAMMPS' order is xx yy zz xy xz yz with
+  // xy = sum r_x F_y = W[1][0] (the same mapping as DeePMD-kit's pair style).
+  static constexpr int kLammpsOrder[6] = {0, 4, 8, 3, 6, 7};
+  if (vflag_global)
+    for (int c = 0; c < 6; ++c) virial[c] += v[kLammpsOrder[c]];
+  if (eflag_atom)
+    for (int i = 0; i < nlocal; ++i) eatom[i] += atom_energy_[i];
+  if (vflag_atom)
+    for (int i = 0; i < nall; ++i)
+      for (int c = 0; c < 6; ++c) vatom[i][c] += atom_virial_[9 * i + kLammpsOrder[c]];
+}

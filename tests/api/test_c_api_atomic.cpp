@@ -1,0 +1,270 @@
+// Version 2 of the C API: per-atom virials (af_model_compute_atomic) against the global virial, a
+// strain finite difference and a finite-difference construction of the documented split; and
+// domains with ghost atoms (af_model_compute_local) against the periodic evaluation.
+#include <array>
+#include <cmath>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "api_test_util.hpp"
+#include "data/system.hpp"
+
+namespace atomforge::testing {
+namespace {
+
+struct Frame {
+  int natoms = 0;
+  std::vector<double> coord, box;  // box empty: isolated
+  std::vector<int> types;
+};
+
+Frame load_frame(const std::string& system_path, int frame) {
+  const data::System system = data::read_deepmd_system(system_path);
+  Frame f;
+  f.natoms = static_cast<int>(system.natoms());
+  f.coord.assign(system.frame_coord(frame), system.frame_coord(frame) + 3 * f.natoms);
+  if (system.pbc) f.box.assign(system.frame_box(frame), system.frame_box(frame) + 9);
+  for (int32_t t : data::map_types(system, {"O", "H", "C"})) f.types.push_back(t);
+  return f;
+}
+
+struct Atomic {
+  double energy = 0;
+  std::vector<double> force, virial, atom_energy, atom_virial;
+};
+
+Atomic compute_atomic(af_model* model, const Frame& f) {
+  Atomic a;
+  a.force.resize(3 * f.natoms);
+  a.virial.resize(9);
+  a.atom_energy.resize(f.natoms);
+  a.atom_virial.resize(9 * f.natoms);
+  EXPECT_EQ(af_model_compute_atomic(model, f.natoms, f.coord.data(), f.types.data(), f.box.empty() ? nullptr : f.box.data(),
+                                    &a.energy, a.force.data(), a.virial.data(), a.atom_energy.data(),
+                                    a.atom_virial.data()),
+            AF_OK)
+      << af_model_error(model);
+  return a;
+}
+
+class CApiAtomic : public TinyModelTest {
+ protected:
+  void SetUp() override {
+    TinyModelTest::SetUp();
+    if (IsSkipped()) return;
+    handle_.reset(af_model_load(checkpoint_.c_str(), nullptr));
+    ASSERT_TRUE(af_model_ok(handle_.get())) << af_model_error(handle_.get());
+  }
+
+  Handle handle_;
+};
+
+TEST_F(CApiAtomic, AtomVirialsSumToTheStrainDerivative) {
+  const Frame water = load_frame(bundled("water/data_3"), 1);
+  const Atomic a = compute_atomic(handle_.get(), water);
+  // Same numbers as version 1's function.
+  double energy = 0;
+  std::vector<double> force(3 * water.natoms), virial(9);
+  ASSERT_EQ(af_model_compute(handle_.get(), water.natoms, water.coord.data(), water.types.data(), water.box.data(),
+                             &energy, force.data(), virial.data(), nullptr),
+            AF_OK);
+  EXPECT_EQ(energy, a.energy);
+  EXPECT_EQ(force, a.force);
+  EXPECT_EQ(virial, a.virial);
+
+  for (int c = 0; c < 9; ++c) {
+    double sum = 0;
+    for (int i = 0; i < water.natoms; ++i) sum += a.atom_virial[9 * i + c];
+    expect_close(sum, a.virial[c], "sum of atom virials, component " + std::to_string(c));
+  }
+  // W[a][b] = -dE/d(eps_ab) for the homogeneous strain x_a -> x_a + eps_ab x_b of atoms and box.
+  // Fourth-order central difference: the energy (~3e4 eV) carries ~1e-10 eV of rounding, so the
+  // step must stay large and the truncation error small.
+  const double h = 1e-3;
+  for (int ca = 0; ca < 3; ++ca)
+    for (int cb = 0; cb < 3; ++cb) {
+      double e[4];
+      for (int s = 0; s < 4; ++s) {
+        Frame strained = water;
+        const double eps = std::vector<double>{2 * h, h, -h, -2 * h}[s];
+        for (int i = 0; i < water.natoms; ++i) strained.coord[3 * i + ca] += eps * water.coord[3 * i + cb];
+        for (int row = 0; row < 3; ++row) strained.box[3 * row + ca] += eps * water.box[3 * row + cb];
+        ASSERT_EQ(af_model_compute(handle_.get(), water.natoms, strained.coord.data(), water.types.data(),
+                                   strained.box.data(), &e[s], nullptr, nullptr, nullptr),
+                  AF_OK);
+      }
+      const double fd = -(-e[0] + 8 * e[1] - 8 * e[2] + e[3]) / (12 * h);
+      EXPECT_NEAR(a.virial[3 * ca + cb], fd, 1e-6 * std::max(1.0, std::abs(fd))) << "virial " << ca << cb;
+    }
+}
+
+// The split rebuilt from the atomic energies alone: atom i's energy depends on its edges r_ij
+// only, so the edge gradient dE/dr_ij is de_i/dx_j, here by finite differences. With
+// W_edge = -de_i/dx_j (x) (x_j - x_i) (an isolated molecule: no images), atom k gets half of
+// each edge it is an end of.
+TEST_F(CApiAtomic, AtomVirialIsHalfOfEachEdgeTerm) {
+  const Frame mol = load_frame(bundled("mf/gfn1/valid/CH3OH"), 0);
+  ASSERT_TRUE(mol.box.empty());
+  const int n = mol.natoms;
+  const Atomic a = compute_atomic(handle_.get(), mol);
+
+  // jac[(i * n + k) * 3 + c] = d e_i / d x_kc
+  const double h = 1e-5;
+  std::vector<double> jac(static_cast<std::size_t>(n * n * 3));
+  for (int k = 0; k < n; ++k)
+    for (int c = 0; c < 3; ++c) {
+      std::vector<double> ae[2] = {std::vector<double>(n), std::vector<double>(n)};
+      for (int s = 0; s < 2; ++s) {
+        Frame moved = mol;
+        moved.coord[3 * k + c] += s == 0 ? h : -h;
+        ASSERT_EQ(af_model_compute(handle_.get(), n, moved.coord.data(), mol.types.data(), nullptr, nullptr, nullptr,
+                                   nullptr, ae[s].data()),
+                  AF_OK);
+      }
+      for (int i = 0; i < n; ++i) jac[(i * n + k) * 3 + c] = (ae[0][i] - ae[1][i]) / (2 * h);
+    }
+  double scale = 0;
+  for (double v : a.atom_virial) scale = std::max(scale, std::abs(v));
+  ASSERT_GT(scale, 0.0);
+  for (int k = 0; k < n; ++k)
+    for (int ca = 0; ca < 3; ++ca)
+      for (int cb = 0; cb < 3; ++cb) {
+        double w = 0;
+        for (int j = 0; j < n; ++j) {
+          if (j == k) continue;
+          // edge (k, j): centre k; edge (j, k): centre j, neighbour k
+          w -= 0.5 * jac[(k * n + j) * 3 + ca] * (mol.coord[3 * j + cb] - mol.coord[3 * k + cb]);
+          w -= 0.5 * jac[(j * n + k) * 3 + ca] * (mol.coord[3 * k + cb] - mol.coord[3 * j + cb]);
+        }
+        EXPECT_NEAR(a.atom_virial[9 * k + 3 * ca + cb], w, 1e-6 * scale) << "atom " << k << " component " << ca << cb;
+      }
+}
+
+// A periodic frame as LAMMPS hands it over: the atoms wrapped into the box, then as ghosts every
+// periodic image within `depth` of some atom. Returns the owner of each ghost.
+std::vector<int> add_ghosts(Frame& f, double depth) {
+  const int n = f.natoms;
+  for (int i = 0; i < n; ++i) {  // wrap (the box of these tests is orthorhombic)
+    for (int c = 0; c < 3; ++c) {
+      const double length = f.box[4 * c];
+      f.coord[3 * i + c] -= std::floor(f.coord[3 * i + c] / length) * length;
+    }
+  }
+  std::vector<int> owner;
+  for (int sx = -1; sx <= 1; ++sx)
+    for (int sy = -1; sy <= 1; ++sy)
+      for (int sz = -1; sz <= 1; ++sz) {
+        if (sx == 0 && sy == 0 && sz == 0) continue;
+        for (int j = 0; j < n; ++j) {
+          double image[3];
+          for (int c = 0; c < 3; ++c)
+            image[c] = f.coord[3 * j + c] + sx * f.box[c] + sy * f.box[3 + c] + sz * f.box[6 + c];
+          bool near = false;
+          for (int i = 0; i < n && !near; ++i) {
+            double r2 = 0;
+            for (int c = 0; c < 3; ++c) r2 += (image[c] - f.coord[3 * i + c]) * (image[c] - f.coord[3 * i + c]);
+            near = r2 < depth * depth;
+          }
+          if (!near) continue;
+          f.coord.insert(f.coord.end(), image, image + 3);
+          f.types.push_back(f.types[j]);
+          owner.push_back(j);
+        }
+      }
+  return owner;
+}
+
+TEST_F(CApiAtomic, GhostDomainMatchesPeriodicEvaluation) {
+  const Frame water = load_frame(bundled("water/data_3"), 0);
+  ASSERT_EQ(water.box[1], 0.0);  // add_ghosts wraps an orthorhombic box
+  const Atomic ref = compute_atomic(handle_.get(), water);
+  const double field = af_model_receptive_field(handle_.get());
+  ASSERT_GT(field, 0.0);
+
+  // Ghosts one Angstrom deeper than needed (as LAMMPS' skin) must change nothing.
+  Frame domain = water;
+  const std::vector<int> owner = add_ghosts(domain, field + 1.0);
+  const int nlocal = water.natoms, nall = nlocal + static_cast<int>(owner.size());
+  ASSERT_GT(nall, 2 * nlocal);
+  double energy = 0;
+  std::vector<double> force(3 * nall), virial(9), atom_energy(nlocal), atom_virial(9 * nall);
+  ASSERT_EQ(af_model_compute_local(handle_.get(), nall, nlocal, domain.coord.data(), domain.types.data(), &energy,
+                                   force.data(), virial.data(), atom_energy.data(), atom_virial.data()),
+            AF_OK)
+      << af_model_error(handle_.get());
+  expect_close(energy, ref.energy, "energy");
+  for (int c = 0; c < 9; ++c) expect_close(virial[c], ref.virial[c], "virial " + std::to_string(c));
+  for (int i = 0; i < nlocal; ++i) expect_close(atom_energy[i], ref.atom_energy[i], "atom energy");
+  // Ghost forces and virials folded onto their owners, as LAMMPS' reverse communication does.
+  for (int g = 0; g < static_cast<int>(owner.size()); ++g) {
+    for (int c = 0; c < 3; ++c) force[3 * owner[g] + c] += force[3 * (nlocal + g) + c];
+    for (int c = 0; c < 9; ++c) atom_virial[9 * owner[g] + c] += atom_virial[9 * (nlocal + g) + c];
+  }
+  for (int k = 0; k < 3 * nlocal; ++k) expect_close(force[k], ref.force[k], "force " + std::to_string(k));
+  for (int k = 0; k < 9 * nlocal; ++k) expect_close(atom_virial[k], ref.atom_virial[k], "atom virial " + std::to_string(k));
+
+  // Ghosts only within the receptive field suffice; too shallow ghosts change the energy.
+  Frame minimal = water, shallow = water;
+  const int nall_minimal = nlocal + static_cast<int>(add_ghosts(minimal, field).size());
+  const int nall_shallow = nlocal + static_cast<int>(add_ghosts(shallow, 0.5 * field).size());
+  double e_minimal = 0, e_shallow = 0;
+  ASSERT_EQ(af_model_compute_local(handle_.get(), nall_minimal, nlocal, minimal.coord.data(), minimal.types.data(),
+                                   &e_minimal, nullptr, nullptr, nullptr, nullptr),
+            AF_OK);
+  ASSERT_EQ(af_model_compute_local(handle_.get(), nall_shallow, nlocal, shallow.coord.data(), shallow.types.data(),
+                                   &e_shallow, nullptr, nullptr, nullptr, nullptr),
+            AF_OK);
+  expect_close(e_minimal, ref.energy, "energy with ghosts to the receptive field");
+  EXPECT_GT(std::abs(e_shallow - ref.energy), 1e-6);
+}
+
+TEST_F(CApiAtomic, LocalDomainEdgeCasesAndErrors) {
+  const double coord[9] = {0, 0, 0, 0.76, 0.59, 0, -0.76, 0.59, 0};
+  const int types[3] = {0, 1, 1};
+  // A domain owning no atom: zero energy and forces, the ghosts untouched by the model.
+  double energy = 1.0;
+  std::vector<double> force(9, 1.0), atom_virial(27, 1.0);
+  ASSERT_EQ(af_model_compute_local(handle_.get(), 3, 0, coord, types, &energy, force.data(), nullptr, nullptr,
+                                   atom_virial.data()),
+            AF_OK);
+  EXPECT_EQ(energy, 0.0);
+  EXPECT_EQ(force, std::vector<double>(9, 0.0));
+  EXPECT_EQ(atom_virial, std::vector<double>(27, 0.0));
+  ASSERT_EQ(af_model_compute_local(handle_.get(), 0, 0, nullptr, nullptr, &energy, nullptr, nullptr, nullptr, nullptr),
+            AF_OK);
+
+  // All atoms owned and no ghost: the isolated molecule.
+  double e_all = 0, e_isolated = 0;
+  ASSERT_EQ(af_model_compute_local(handle_.get(), 3, 3, coord, types, &e_all, nullptr, nullptr, nullptr, nullptr),
+            AF_OK);
+  ASSERT_EQ(af_model_compute(handle_.get(), 3, coord, types, nullptr, &e_isolated, nullptr, nullptr, nullptr), AF_OK);
+  expect_close(e_all, e_isolated, "no ghosts");
+  // One owned atom: its own energy only, forces on all three.
+  double e_one = 0, ae_isolated[3];
+  std::vector<double> f_one(9, 0.0);
+  ASSERT_EQ(af_model_compute(handle_.get(), 3, coord, types, nullptr, nullptr, nullptr, nullptr, ae_isolated), AF_OK);
+  ASSERT_EQ(af_model_compute_local(handle_.get(), 3, 1, coord, types, &e_one, f_one.data(), nullptr, nullptr, nullptr),
+            AF_OK);
+  expect_close(e_one, ae_isolated[0], "energy of the one owned atom");
+  for (int c = 0; c < 3; ++c) expect_close(f_one[c] + f_one[3 + c] + f_one[6 + c], 0.0, "net force");
+
+  energy = 12345.0;
+  EXPECT_EQ(af_model_compute_local(handle_.get(), 2, 3, coord, types, &energy, nullptr, nullptr, nullptr, nullptr),
+            AF_ERR_ARGUMENT);
+  EXPECT_NE(std::string(af_model_error(handle_.get())).find("nlocal"), std::string::npos);
+  EXPECT_EQ(af_model_compute_local(handle_.get(), 3, -1, coord, types, &energy, nullptr, nullptr, nullptr, nullptr),
+            AF_ERR_ARGUMENT);
+  const int bad_types[3] = {0, 1, 7};  // a ghost's type is checked too
+  EXPECT_EQ(af_model_compute_local(handle_.get(), 3, 1, coord, bad_types, &energy, nullptr, nullptr, nullptr, nullptr),
+            AF_ERR_ARGUMENT);
+  EXPECT_EQ(af_model_compute_local(handle_.get(), 3, 1, nullptr, types, &energy, nullptr, nullptr, nullptr, nullptr),
+            AF_ERR_ARGUMENT);
+  EXPECT_EQ(energy, 12345.0);
+  EXPECT_EQ(af_model_compute_local(nullptr, 3, 1, coord, types, &energy, nullptr, nullptr, nullptr, nullptr),
+            AF_ERR_NULL_HANDLE);
+  EXPECT_EQ(af_model_receptive_field(nullptr), 0.0);
+}
+
+}  // namespace
+}  // namespace atomforge::testing
