@@ -59,6 +59,7 @@ class EnergyModel {
   const nlohmann::ordered_json& config() const { return config_; }
   const std::vector<std::string>& type_map() const { return type_map_; }
   double rcut() const { return descriptor_->selection().rcut; }
+  NeighborSelection selection() const { return descriptor_->selection(); }
   at::ScalarType dtype() const { return dtype_; }
   ParameterList& parameters() { return parameters_; }
   const ParameterList& parameters() const { return parameters_; }
