@@ -2,12 +2,15 @@
 // neighbour list against a fresh list every step, the order of velocity Verlet from the scaling
 // of its energy error with the time step, energy drift, and the thermostats' temperatures.
 #include <cmath>
+#include <filesystem>
 #include <functional>
 
 #include <gtest/gtest.h>
 
 #include "../cli_test_util.hpp"
 #include "../model/model_test_util.hpp"
+#include "core/error.hpp"
+#include "core/tensor_file.hpp"
 #include "md/elements.hpp"
 #include "md/integrators.hpp"
 #include "md/model_forces.hpp"
@@ -27,7 +30,17 @@ class WaterDynamics : public ::testing::Test {
     // A random network, even with forces of realistic size, has no short-range repulsion: atoms
     // meet and the energy jumps. A model trained for 300 steps on the DFT water frames (force
     // RMSE ~0.3 eV/A, 15 s) holds water together; its surface is smooth but not the DFT one, so
-    // the frame relaxes and heats up in NVE, which the tests allow for.
+    // the frame relaxes and heats up in NVE, which the tests allow for. Every test runs in its own
+    // process, so the model is kept in the build tree for the next ones (written atomically;
+    // one that does not load is trained again).
+    const std::string cached = ATOMFORGE_MD_TEST_MODEL;
+    if (std::filesystem::exists(cached)) {
+      try {
+        model_ = model::EnergyModel::load(load_tensor_file(cached), cached).release();
+        return;
+      } catch (const Error&) {
+      }
+    }
     testing::TempDir dir;
     auto input = testing::small_water_input({example("water/data_0")}, {example("water/data_3")});
     input["model"]["descriptor"]["sel"] = {30, 60};
@@ -35,6 +48,7 @@ class WaterDynamics : public ::testing::Test {
     input["training"]["numb_steps"] = 300;
     input["training"]["save_freq"] = 300;
     input["training"]["disp_training"] = false;
+    input["training"]["num_threads"] = 1;
     testing::write_text(dir / "input.json", input.dump());
     train::TrainOptions options;
     options.input_path = dir / "input.json";
@@ -42,6 +56,9 @@ class WaterDynamics : public ::testing::Test {
     train::Trainer trainer(options);
     trainer.run();
     model_ = trainer.model().extract_head(trainer.model().only_head()).release();
+    TensorFile file;
+    model_->save(file);
+    save_tensor_file(cached, file);
   }
   static void TearDownTestSuite() {
     delete model_;

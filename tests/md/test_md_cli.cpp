@@ -1,7 +1,5 @@
 // atomforge md end to end: outputs and their consistency, restart from the trajectory's last
 // frame (velocities round-trip), input errors naming the key or file.
-#include <sstream>
-
 #include <gtest/gtest.h>
 
 #include "../cli_test_util.hpp"
@@ -12,20 +10,7 @@
 namespace atomforge::testing {
 namespace {
 
-std::vector<std::vector<double>> rows(const std::string& text) {
-  std::vector<std::vector<double>> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line);
-    std::vector<double> row;
-    double v;
-    while (fields >> v) row.push_back(v);
-    out.push_back(row);
-  }
-  return out;
-}
+const auto rows = numeric_rows;
 
 class MdCli : public ::testing::Test {
  protected:
