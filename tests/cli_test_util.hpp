@@ -7,6 +7,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -56,6 +57,22 @@ inline std::string read_text(const std::string& path) {
 }
 
 inline void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+// The numbers of each line of a table, skipping blank lines and '#' comments.
+inline std::vector<std::vector<double>> numeric_rows(const std::string& text) {
+  std::vector<std::vector<double>> rows;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    std::vector<double> row;
+    double v;
+    while (fields >> v) row.push_back(v);
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
 
 inline std::string bundled(const std::string& relative) {
   return std::string(ATOMFORGE_SOURCE_DIR) + "/examples/data/" + relative;

@@ -12,5 +12,7 @@ void add_doc_train_input_command(CLI::App& app);
 void add_show_command(CLI::App& app);
 void add_freeze_command(CLI::App& app);
 void add_change_bias_command(CLI::App& app);
+void add_md_command(CLI::App& app);
+void add_doc_md_input_command(CLI::App& app);
 
 }  // namespace atomforge::cli

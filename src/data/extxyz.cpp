@@ -141,6 +141,7 @@ struct Columns {
   std::size_t total = 0;
   std::size_t species = 0, pos = 0;
   std::optional<std::size_t> forces;
+  std::optional<std::size_t> velocities;
 };
 
 // Properties=name:type:ncols:... ; columns we do not use are skipped but counted.
@@ -183,6 +184,9 @@ Columns parse_properties(std::string_view spec, const Where& where) {
     } else if (name == "forces" || name == "force") {
       need("R", 3);
       columns.forces = columns.total;
+    } else if (name == "velocities" || name == "vel") {
+      need("R", 3);
+      columns.velocities = columns.total;
     }
     columns.total += ncols;
   }
@@ -223,6 +227,7 @@ struct Frame {
   std::vector<std::string> species;
   std::vector<double> coord;
   std::vector<double> force;
+  std::vector<double> velocity;
   Matrix box{};
   bool pbc = false;
   std::optional<double> energy;
@@ -311,6 +316,9 @@ void parse_atom_line(Frame& frame, std::string_view line, const Columns& columns
   if (columns.forces) {
     for (std::size_t d = 0; d < 3; ++d) frame.force.push_back(number(*columns.forces + d));
   }
+  if (columns.velocities) {
+    for (std::size_t d = 0; d < 3; ++d) frame.velocity.push_back(number(*columns.velocities + d));
+  }
   // ASE capitalises symbols ("CU" and "cu" are both Cu).
   std::string symbol = lower(fields[columns.species]);
   if (!symbol.empty()) symbol[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(symbol[0])));
@@ -361,6 +369,7 @@ void check_same_labels(const Frame& first, const Frame& frame, const std::string
   check(first.energy.has_value(), frame.energy.has_value(), "an energy");
   check(!first.force.empty(), !frame.force.empty(), "forces");
   check(first.virial.has_value(), frame.virial.has_value(), "a virial/stress");
+  check(!first.velocity.empty(), !frame.velocity.empty(), "velocities");
 }
 
 // Consecutive frames with the same species sequence (and periodicity) are one System.
@@ -392,6 +401,7 @@ std::vector<System> group_frames(const std::string& path, const std::vector<Fram
       system.box.insert(system.box.end(), frame.box.begin(), frame.box.end());
       if (frame.energy) system.energy.push_back(*frame.energy);
       system.force.insert(system.force.end(), frame.force.begin(), frame.force.end());
+      system.velocity.insert(system.velocity.end(), frame.velocity.begin(), frame.velocity.end());
       if (frame.virial) system.virial.insert(system.virial.end(), frame.virial->begin(), frame.virial->end());
     }
     system.nframes = static_cast<int64_t>(end - begin);
@@ -413,12 +423,14 @@ std::vector<System> read_extxyz(const std::string& path) { return group_frames(p
 
 std::string format_extxyz_frame(const std::vector<std::string>& type_map, const std::vector<int32_t>& types,
                                 const double* coord, const double* box, bool pbc, const double* energy,
-                                const double* force, const double* virial) {
+                                const double* force, const double* virial, const double* velocity) {
   const bool has_box = box != nullptr && std::any_of(box, box + 9, [](double v) { return v != 0.0; });
   if (pbc && !has_box) fail("extxyz: a periodic frame needs a non-zero box");
   std::string out = fmt::format("{}\n", types.size());
   if (has_box) out += fmt::format("Lattice=\"{}\" ", join_numbers(box, 9));
-  out += force != nullptr ? "Properties=species:S:1:pos:R:3:forces:R:3" : "Properties=species:S:1:pos:R:3";
+  out += "Properties=species:S:1:pos:R:3";
+  if (force != nullptr) out += ":forces:R:3";
+  if (velocity != nullptr) out += ":velocities:R:3";
   if (energy != nullptr) out += fmt::format(" energy={}", *energy);
   if (virial != nullptr) {
     // ASE's 9-value arrays are in Fortran order (transpose of our row-major virial).
@@ -444,6 +456,7 @@ std::string format_extxyz_frame(const std::vector<std::string>& type_map, const 
     }
     out += fmt::format("{} {}", type_map[static_cast<std::size_t>(t)], join_numbers(coord + 3 * i, 3));
     if (force != nullptr) out += " " + join_numbers(force + 3 * i, 3);
+    if (velocity != nullptr) out += " " + join_numbers(velocity + 3 * i, 3);
     out += "\n";
   }
   return out;
@@ -455,7 +468,8 @@ void write_extxyz(const std::string& path, const System& system) {
   const auto na = static_cast<std::size_t>(system.natoms());
   if (system.coord.size() != n * na * 3 || (!system.box.empty() && system.box.size() != n * 9) ||
       (system.has_energy() && system.energy.size() != n) || (system.has_force() && system.force.size() != n * na * 3) ||
-      (system.has_virial() && system.virial.size() != n * 9)) {
+      (system.has_virial() && system.virial.size() != n * 9) ||
+      (!system.velocity.empty() && system.velocity.size() != n * na * 3)) {
     fail("cannot write system '{}' to '{}': array sizes do not match {} frames of {} atoms", system.path, path, n, na);
   }
   std::string text;
@@ -466,7 +480,8 @@ void write_extxyz(const std::string& path, const System& system) {
                                   system.box.empty() ? nullptr : system.frame_box(fi), system.pbc,
                                   system.has_energy() ? &system.energy[f] : nullptr,
                                   system.has_force() ? system.force.data() + f * na * 3 : nullptr,
-                                  system.has_virial() ? system.virial.data() + f * 9 : nullptr);
+                                  system.has_virial() ? system.virial.data() + f * 9 : nullptr,
+                                  system.velocity.empty() ? nullptr : system.velocity.data() + f * na * 3);
     } catch (const Error&) {
       rethrow_with_context(fmt::format("writing '{}' frame {} of system '{}'", path, f, system.path));
     }

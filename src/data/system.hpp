@@ -17,6 +17,7 @@ struct System {
   std::vector<double> energy;  // nframes, eV; empty when unlabelled
   std::vector<double> force;   // nframes x natoms x 3, eV/A; empty when unlabelled
   std::vector<double> virial;  // nframes x 9, eV, row-major xx xy xz yx ...; empty when unlabelled
+  std::vector<double> velocity;  // nframes x natoms x 3, Angstrom/fs; extxyz only, empty when absent
 
   int64_t natoms() const { return static_cast<int64_t>(types.size()); }
   bool has_energy() const { return !energy.empty(); }

@@ -69,6 +69,7 @@ class EnergyModel {
   // How far an atom's energy reaches: atoms beyond it do not change it. rcut for one-hop
   // descriptors, layers x rcut for message passing; a domain needs ghost atoms this deep.
   double receptive_field() const { return descriptor_->receptive_field(); }
+  NeighborSelection selection() const { return descriptor_->selection(); }
   at::ScalarType dtype() const { return dtype_; }
   ParameterList& parameters() { return parameters_; }
   const ParameterList& parameters() const { return parameters_; }

@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "graph/neighbor_list.hpp"
+#include "model/model_input_detail.hpp"
 
 namespace atomforge::model {
 
@@ -47,6 +48,17 @@ void edge_vector(const double* coord, const double* box, const graph::NeighborLi
 
 ModelInput build_model_input(const double* coord, const double* box, bool pbc, const std::vector<int32_t>& types,
                              int64_t nframes, const NeighborSelection& selection, at::ScalarType dtype) {
+  const auto linked_cells = [&](int64_t, const double* x, const double* b) {
+    return graph::build_neighbor_list(x, static_cast<int64_t>(types.size()), b, {pbc, pbc, pbc}, selection.rcut);
+  };
+  return detail::build_model_input_with(coord, box, pbc, types, nframes, selection, dtype, linked_cells);
+}
+
+namespace detail {
+
+ModelInput build_model_input_with(const double* coord, const double* box, bool pbc, const std::vector<int32_t>& types,
+                                  int64_t nframes, const NeighborSelection& selection, at::ScalarType dtype,
+                                  const NeighborSource& neighbors) {
   const int64_t nloc = static_cast<int64_t>(types.size());
   const bool use_sel = !selection.sel.empty();
   const int64_t ntypes_sel = static_cast<int64_t>(selection.sel.size());
@@ -67,7 +79,7 @@ ModelInput build_model_input(const double* coord, const double* box, bool pbc, c
     const double* b = pbc ? box + f * 9 : nullptr;
     graph::NeighborList nl;
     try {
-      nl = graph::build_neighbor_list(x, nloc, b, {pbc, pbc, pbc}, selection.rcut);
+      nl = neighbors(f, x, b);
     } catch (...) {
       rethrow_with_context(fmt::format("frame {} of the batch", f));
     }
@@ -140,6 +152,8 @@ ModelInput build_model_input(const double* coord, const double* box, bool pbc, c
   if (selection.triplets) add_triplets(input);
   return input;
 }
+
+}  // namespace detail
 
 ModelInput build_model_input(const data::System& system, const std::vector<int64_t>& frames,
                              const std::vector<std::string>& type_map, const NeighborSelection& selection,

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <memory>
 #include <regex>
-#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -22,16 +21,9 @@ namespace {
 
 // Prediction columns (the second half of each row) of an `atomforge test -d` detail file.
 std::vector<double> predicted_columns(const std::string& path, int width) {
-  std::istringstream in(read_text(path));
-  std::string line;
   std::vector<double> out;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line);
-    std::vector<double> row;
-    double v;
-    while (fields >> v) row.push_back(v);
-    EXPECT_EQ(row.size(), static_cast<std::size_t>(2 * width)) << path << ": " << line;
+  for (const std::vector<double>& row : numeric_rows(read_text(path))) {
+    EXPECT_EQ(row.size(), static_cast<std::size_t>(2 * width)) << path;
     for (int c = 0; c < width && width + c < static_cast<int>(row.size()); ++c) out.push_back(row[width + c]);
   }
   return out;

@@ -114,6 +114,28 @@ TEST(Extxyz, NonPeriodicRoundTripKeepsPbcFalse) {
   EXPECT_FALSE(back[0].has_virial());
 }
 
+// Velocities (atomforge md's trajectories) round-trip exactly, after the forces in any order of
+// columns, and every frame of a system must have them if one has.
+TEST(Extxyz, VelocitiesRoundTripAndMustBeInEveryFrame) {
+  test::TempDir dir;
+  System s = triclinic_system();
+  for (std::size_t k = 0; k < s.coord.size(); ++k) s.velocity.push_back(0.001 * static_cast<double>(k) - 0.01);
+  write_extxyz(dir / "v.xyz", s);
+  const std::vector<System> back = read_extxyz(dir / "v.xyz");
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].velocity, s.velocity);
+  EXPECT_EQ(back[0].force, s.force);
+
+  write_file_atomic(dir / "swapped.xyz", "1\nProperties=species:S:1:velocities:R:3:pos:R:3\nH 0.5 -1 2e-2 1 2 3\n");
+  const std::vector<System> swapped = read_extxyz(dir / "swapped.xyz");
+  EXPECT_EQ(swapped[0].velocity, (std::vector<double>{0.5, -1, 0.02}));
+  EXPECT_EQ(swapped[0].coord, (std::vector<double>{1, 2, 3}));
+
+  write_file_atomic(dir / "partial.xyz", "1\nProperties=species:S:1:pos:R:3:vel:R:3\nH 0 0 0 1 1 1\n"
+                                         "1\nProperties=species:S:1:pos:R:3\nH 0 0 1\n");
+  expect_error([&] { read_extxyz(dir / "partial.xyz"); }, {"partial.xyz", "frame 1", "lacks velocities"});
+}
+
 // Our writer's stress must be ASE's: -virial / volume, 9 values in Fortran order.
 TEST(Extxyz, WrittenStressIsMinusVirialOverVolume) {
   const std::vector<std::string> type_map = {"Cu"};

@@ -1,0 +1,44 @@
+#include "md/start_frame.hpp"
+
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "data/extxyz.hpp"
+
+namespace atomforge::md {
+
+data::System read_start_frame(const std::string& path, int64_t frame) {
+  std::vector<data::System> systems;
+  if (std::filesystem::is_directory(path)) {
+    systems.push_back(data::read_deepmd_system(path));
+  } else if (std::filesystem::exists(path)) {
+    systems = data::read_extxyz(path);
+  } else {
+    fail("start file '{}' does not exist", path);
+  }
+  int64_t total = 0;
+  for (const auto& s : systems) total += s.nframes;
+  const int64_t index = frame < 0 ? total + frame : frame;
+  if (index < 0 || index >= total) fail("'{}': frame {} out of range ({} frames)", path, frame, total);
+  int64_t f = index;
+  for (const auto& s : systems) {
+    if (f >= s.nframes) {
+      f -= s.nframes;
+      continue;
+    }
+    data::System one;
+    one.path = fmt::format("{} frame {}", path, index);
+    one.type_map = s.type_map;
+    one.types = s.types;
+    one.pbc = s.pbc;
+    one.nframes = 1;
+    const int64_t n = s.natoms();
+    one.coord.assign(s.frame_coord(f), s.frame_coord(f) + 3 * n);
+    if (!s.box.empty()) one.box.assign(s.frame_box(f), s.frame_box(f) + 9);
+    if (!s.velocity.empty()) one.velocity.assign(s.velocity.begin() + 3 * n * f, s.velocity.begin() + 3 * n * (f + 1));
+    return one;
+  }
+  fail("'{}': frame {} not found", path, frame);  // unreachable: index < total
+}
+
+}  // namespace atomforge::md
