@@ -55,6 +55,7 @@ struct Options {
   std::string format = "json";
   std::string data = std::string(ATOMFORGE_SOURCE_DIR) + "/examples/data/water/data_0";
   std::string profile;  // when set, the timed runs of each mode are traced to PROFILE.MODE.json
+  std::string model;    // a model section (input.json's "model") to time instead of the seed's se_e2_a
 };
 
 [[noreturn]] void usage(int code) {
@@ -62,7 +63,9 @@ struct Options {
                "usage: bench_se_e2_a [--steps N] [--warmup N] [--threads N] [--precision float64|float32]\n"
                "                     [--mode all|train|prepare|infer] [--format json|markdown] [--data DIR]\n"
                "                     [--profile PREFIX]  (libtorch profiler trace of the timed runs, PREFIX.MODE.json;\n"
-               "                                          summarise with bench/profile_summary.py)\n");
+               "                                          summarise with bench/profile_summary.py)\n"
+               "                     [--model FILE]      (a model section as in input.json, e.g. bench/models/*.json;\n"
+               "                                          default: the seed's se_e2_a water model)\n");
   std::exit(code);
 }
 
@@ -81,6 +84,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--format") o.format = v;
     else if (a == "--data") o.data = v;
     else if (a == "--profile") o.profile = v;
+    else if (a == "--model") o.model = v;
     else usage(2);
   }
   if (o.steps < 1 || o.warmup < 0 || o.threads < 1) usage(2);
@@ -197,7 +201,7 @@ Timing measure(const Options& o, const std::string& name, const std::function<vo
 }
 
 void report(const Options& o, const std::string& name, const Timing& t, double rss_before_mb, int64_t natoms,
-            int64_t edges) {
+            int64_t edges, int64_t parameters) {
   const double median = t.median();
   if (o.format == "markdown") {
     std::cout << fmt::format("| {} | {} | {} | {:.4f} | {:.4f} | {:.4f} | {:.2f} | {:.0f} |\n", name, o.precision,
@@ -205,11 +209,14 @@ void report(const Options& o, const std::string& name, const Timing& t, double r
     return;
   }
   json j = {{"bench", name},
+            {"model", o.model.empty() ? std::string("seed se_e2_a") : o.model},
+            {"data", o.data},
             {"precision", o.precision},
             {"threads", o.threads},
             {"torch_threads", at::get_num_threads()},
             {"natoms", natoms},
             {"edges", edges},
+            {"parameters", parameters},
             {"warmup", o.warmup},
             {"steps", o.steps},
             {"median_s", median},
@@ -234,8 +241,18 @@ int main(int argc, char** argv) {
 
   const data::System system = data::read_deepmd_system(o.data);
   const int64_t nframes = system.nframes;
-  model::EnergyModel model(
-      model::EnergyModel::single_task_config(config::resolve(model::model_schema(), model_config(o.precision))), 1);
+  json section = model_config(o.precision);
+  if (!o.model.empty()) {
+    std::ifstream in(o.model);
+    if (!in) {
+      std::cerr << "cannot read " << o.model << "\n";
+      return 2;
+    }
+    section = json::parse(in);
+    section["descriptor"]["precision"] = o.precision;
+    section["fitting_net"]["precision"] = o.precision;
+  }
+  model::EnergyModel model(model::EnergyModel::single_task_config(config::resolve(model::model_schema(), section)), 1);
   model.compute_statistics({system}, {1});
   model.fit_out_bias({system});
 
@@ -261,7 +278,7 @@ int main(int argc, char** argv) {
       const model::ModelInput input = model.prepare(system, frame(i));
       (void)input;
     });
-    report(o, "prepare", t, rss, system.natoms(), edges);
+    report(o, "prepare", t, rss, system.natoms(), edges, model.parameters().parameter_count());
   }
   if (o.mode == "all" || o.mode == "infer") {
     const double rss = current_rss_mb();
@@ -269,7 +286,7 @@ int main(int argc, char** argv) {
       const model::Prediction p = model.evaluate(model.prepare(system, frame(i)), false);
       (void)p.force.data_ptr();
     });
-    report(o, "infer", t, rss, system.natoms(), edges);
+    report(o, "infer", t, rss, system.natoms(), edges, model.parameters().parameter_count());
   }
   if (o.mode == "all" || o.mode == "train") {
     const double rss = current_rss_mb();
@@ -281,7 +298,7 @@ int main(int argc, char** argv) {
       value.loss.backward();
       adam.step(lr);
     });
-    report(o, "train", t, rss, system.natoms(), edges);
+    report(o, "train", t, rss, system.natoms(), edges, model.parameters().parameter_count());
   }
   return 0;
 }

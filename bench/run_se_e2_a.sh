@@ -37,22 +37,7 @@ export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=2
 JSONL="$(mktemp)"
 trap 'rm -f "$JSONL"' EXIT
 
-# Percentage of all CPUs busy over one second, from /proc/stat.
-cpu_busy() {
-  local a b
-  a=($(head -1 /proc/stat)); sleep 1; b=($(head -1 /proc/stat))
-  local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0 i
-  for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
-  echo $(( total > 0 ? 100 * (total - idle) / total : 0 ))
-}
-
-# Waits (up to WAIT_IDLE s) until under 15% of the CPUs are busy; echoes the last reading.
-wait_idle() {
-  local busy deadline=$(( SECONDS + WAIT_IDLE ))
-  busy=$(cpu_busy)
-  while (( busy >= 15 && SECONDS < deadline )); do sleep 4; busy=$(cpu_busy); done
-  echo "$busy"
-}
+source bench/lib.sh
 
 # run LABEL PRECISION THREADS MODE [ENV...]
 run() {
@@ -83,19 +68,9 @@ SYSTEM_BLAS_PKG="$(blas_pkg "$SYSTEM_BLAS")"
 EXTRA_BLAS=""
 [[ -n "$EXTRA_BLAS_DIR" ]] && EXTRA_BLAS="$(blas_of LD_LIBRARY_PATH="$EXTRA_BLAS_DIR")"
 
-TORCH_PKG="$(dpkg-query -W -f='${Package} ${Version}' libtorch-dev 2>/dev/null || true)"
-COMMIT="$(git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)"
 mkdir -p "$(dirname "$OUT")"
-
-export JSONL OUT BIN STEPS WARMUP SYSTEM_BLAS SYSTEM_BLAS_PKG EXTRA_BLAS EXTRA_BLAS_DIR TORCH_PKG COMMIT
-export CPU_MODEL="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
-export CPU_COUNT="$(nproc)"
-export CORES="$(lscpu | awk -F: '/^Core\(s\) per socket/ {c=$2} /^Socket\(s\)/ {s=$2} END {print c*s}')"
-export MEM_GIB="$(awk '/MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)"
-export OS_NAME="$(. /etc/os-release && echo "$PRETTY_NAME")"
-export KERNEL="$(uname -r)"
-export CXX_VERSION="$(grep -m1 '^CMAKE_CXX_COMPILER:' "$BUILD/CMakeCache.txt" | cut -d= -f2 | xargs -r -I{} sh -c '{} --version | head -1')"
-export DATE_UTC="$(date -u '+%Y-%m-%d %H:%M UTC')"
+export_machine_facts
+export JSONL OUT BIN STEPS WARMUP SYSTEM_BLAS SYSTEM_BLAS_PKG EXTRA_BLAS EXTRA_BLAS_DIR
 export SCRIPT_CMD="bash bench/run_se_e2_a.sh ${1:-}"
 export WAIT_POLICY="${OMP_WAIT_POLICY:-}"
 python3 - <<'EOF'

@@ -40,7 +40,7 @@ PaiNN::PaiNN(const nlohmann::ordered_json& config, const std::vector<std::string
   const int64_t nlayers = config.at("layers").get<int64_t>();
   for (int64_t l = 0; l < nlayers; ++l) {
     layers_.push_back({Linear(f, f, true, dtype, generator), Linear(f, 3 * f, true, dtype, generator),
-                       Linear(radial_basis_, 3 * f, true, dtype, generator), Linear(f, f, false, dtype, generator),
+                       Linear(radial_basis_, 3 * f, false, dtype, generator), Linear(f, f, false, dtype, generator),
                        Linear(f, f, false, dtype, generator), Linear(2 * f, f, true, dtype, generator),
                        Linear(f, 3 * f, true, dtype, generator)});
   }
@@ -57,9 +57,11 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
   const int64_t natoms = input.natoms(), f = features_;
   const at::Tensor& rij = input.edge_vec;
   const at::Tensor r = at::sqrt((rij * rij).sum(1, true));  // (ne, 1); no edge has r = 0
-  const at::Tensor direction = (rij / r).unsqueeze(2);      // (ne, 3, 1)
-  const at::Tensor radial = bessel_basis(r, rcut_, radial_basis_);
-  const at::Tensor envelope = polynomial_envelope(r, rcut_, envelope_exponent_);
+  // (ne, 3, F), materialised: libtorch 1.13's CPU kernels are ~10x slower when a product
+  // broadcasts along the innermost dimension, in the forward and every backward pass.
+  const at::Tensor direction = (rij / r).unsqueeze(2).expand({rij.size(0), 3, features_}).contiguous();
+  // The filters are linear (no bias) in the enveloped basis, so they vanish at rcut.
+  const at::Tensor radial = bessel_basis(r, rcut_, radial_basis_) * polynomial_envelope(r, rcut_, envelope_exponent_);
   const at::Tensor& centre = input.edge_center;
   const at::Tensor& neighbour = input.edge_neighbor;
 
@@ -69,7 +71,7 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
     // Message from neighbour j to centre i: phi(s_j) * W(r_ij), split into a scalar update, a
     // gate on v_j and a gate on the edge direction.
     const at::Tensor phi = layer.message_out.forward(swish(layer.message_in.forward(s)));
-    const at::Tensor x = phi.index_select(0, neighbour) * (layer.filter.forward(radial) * envelope);
+    const at::Tensor x = phi.index_select(0, neighbour) * layer.filter.forward(radial);
     const auto parts = x.split(f, 1);
     s = s + at::zeros_like(s).index_add(0, centre, parts[0]);
     const at::Tensor dv = v.index_select(0, neighbour) * parts[1].unsqueeze(1) + parts[2].unsqueeze(1) * direction;

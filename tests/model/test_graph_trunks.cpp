@@ -215,10 +215,10 @@ TEST(GraphTrunks, ParameterCountsFollowTheArchitecture) {
     int64_t descriptor = 0;
     for (const auto& [name, t] : m->parameters().parameters())
       if (name.rfind("descriptor.", 0) == 0) descriptor += t->numel();
-    // Embedding 119 F; per layer: phi (F F + F, F 3F + 3F), filter (K 3F + 3F), U, V (F F each),
-    // update (2F F + F, F 3F + 3F).
-    const int64_t per_layer = (f * f + f) + (3 * f * f + 3 * f) + (3 * k * f + 3 * f) + 2 * f * f + (2 * f * f + f) +
-                              (3 * f * f + 3 * f);
+    // Embedding 119 F; per layer: phi (F F + F, F 3F + 3F), filter (K 3F, no bias), U, V (F F
+    // each), update (2F F + F, F 3F + 3F).
+    const int64_t per_layer =
+        (f * f + f) + (3 * f * f + 3 * f) + 3 * k * f + 2 * f * f + (2 * f * f + f) + (3 * f * f + 3 * f);
     EXPECT_EQ(descriptor, 119 * f + l * per_layer) << "F " << f << " layers " << l;
   }
 }
