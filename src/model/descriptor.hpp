@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include "core/config_schema.hpp"
 #include "model/model_input.hpp"
 #include "model/parameters.hpp"
 
@@ -30,5 +31,8 @@ class Descriptor {
   // passing (what a domain decomposition must provide as ghost atoms).
   virtual double receptive_field() const { return selection().rcut; }
 };
+
+// The keys every descriptor's schema ends with: precision, trainable, seed.
+std::vector<config::Field> with_common_descriptor_keys(std::vector<config::Field> fields);
 
 }  // namespace atomforge::model

@@ -10,23 +10,20 @@ config::Node dimenet_schema() {
   return object(
       "DimeNet++: directional message passing on edges and triplets (a graph trunk; element embedding, so any "
       "element set)",
-      {defaulted("rcut", positive(number("cut-off radius of the edges (A)")), 5.0),
-       defaulted("features", positive(integer("width of the atom embedding and the edge messages")), 128),
-       defaulted("layers", positive(integer("interaction blocks")), 4),
-       defaulted("triplet_features", positive(integer("width of the messages inside the triplet sum (int_emb_size)")),
-                 64),
-       defaulted("basis_features", positive(integer("width the bases are projected through (basis_emb_size)")), 8),
-       defaulted("out_features", positive(integer("width of the output blocks: the descriptor's size")), 256),
-       defaulted("radial_basis", positive(integer("Bessel functions of the edge length")), 6),
-       defaulted("angular_basis", positive(integer("Legendre polynomials of the triplet angle")), 7),
-       defaulted("envelope_exponent", positive(integer("p of the polynomial envelope at rcut")), 5),
-       defaulted("residuals_before_skip", non_negative(integer("residual layers before the skip connection")), 1),
-       defaulted("residuals_after_skip", non_negative(integer("residual layers after the skip connection")), 2),
-       defaulted("output_layers", non_negative(integer("hidden layers of each output block")), 3),
-       defaulted("precision", string("floating point precision of the model", {"float64", "float32", "default"}),
-                 "float64"),
-       defaulted("trainable", boolean("whether the descriptor's parameters are trained"), true),
-       optional("seed", integer("random seed of the initial parameters"))});
+      with_common_descriptor_keys(
+          {defaulted("rcut", positive(number("cut-off radius of the edges (A)")), 5.0),
+           defaulted("features", positive(integer("width of the atom embedding and the edge messages")), 128),
+           defaulted("layers", positive(integer("interaction blocks")), 4),
+           defaulted("triplet_features", positive(integer("width of the messages inside the triplet sum (int_emb_size)")),
+                     64),
+           defaulted("basis_features", positive(integer("width the bases are projected through (basis_emb_size)")), 8),
+           defaulted("out_features", positive(integer("width of the output blocks: the descriptor's size")), 256),
+           defaulted("radial_basis", positive(integer("Bessel functions of the edge length")), 6),
+           defaulted("angular_basis", positive(integer("Legendre polynomials of the triplet angle")), 7),
+           defaulted("envelope_exponent", positive(integer("p of the polynomial envelope at rcut")), 5),
+           defaulted("residuals_before_skip", non_negative(integer("residual layers before the skip connection")), 1),
+           defaulted("residuals_after_skip", non_negative(integer("residual layers after the skip connection")), 2),
+           defaulted("output_layers", non_negative(integer("hidden layers of each output block")), 3)}));
 }
 
 std::unique_ptr<Descriptor> make_dimenet(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map,

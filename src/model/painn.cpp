@@ -10,17 +10,14 @@ config::Node painn_schema() {
   return object(
       "PaiNN: equivariant message passing with scalar and vector features per atom (a graph trunk; element "
       "embedding, so any element set)",
-      {defaulted("rcut", positive(number("cut-off radius of the edges (A)")), 5.0),
-       defaulted("features", positive(integer("scalar and vector features per atom (width)")), 64),
-       defaulted("layers", positive(integer("message-passing layers")), 3),
-       defaulted("radial_basis", positive(integer("Bessel functions of the edge length")), 20),
-       defaulted("envelope_exponent", positive(integer("p of the polynomial envelope that takes edges smoothly to "
-                                                       "zero at rcut")),
-                 6),
-       defaulted("precision", string("floating point precision of the model", {"float64", "float32", "default"}),
-                 "float64"),
-       defaulted("trainable", boolean("whether the descriptor's parameters are trained"), true),
-       optional("seed", integer("random seed of the initial parameters"))});
+      with_common_descriptor_keys(
+          {defaulted("rcut", positive(number("cut-off radius of the edges (A)")), 5.0),
+           defaulted("features", positive(integer("scalar and vector features per atom (width)")), 64),
+           defaulted("layers", positive(integer("message-passing layers")), 3),
+           defaulted("radial_basis", positive(integer("Bessel functions of the edge length")), 20),
+           defaulted("envelope_exponent", positive(integer("p of the polynomial envelope that takes edges smoothly to "
+                                                           "zero at rcut")),
+                     6)}));
 }
 
 std::unique_ptr<Descriptor> make_painn(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map,

@@ -17,6 +17,16 @@ const std::vector<DescriptorEntry>& descriptor_registry() {
   return entries;
 }
 
+std::vector<config::Field> with_common_descriptor_keys(std::vector<config::Field> fields) {
+  using namespace config;
+  fields.push_back(defaulted("precision",
+                             string("floating point precision of the model", {"float64", "float32", "default"}),
+                             "float64"));
+  fields.push_back(defaulted("trainable", boolean("whether the descriptor's parameters are trained"), true));
+  fields.push_back(optional("seed", integer("random seed of the initial parameters")));
+  return fields;
+}
+
 const DescriptorEntry& find_descriptor(const std::string& name) {
   for (const auto& entry : descriptor_registry()) {
     if (entry.name == name) return entry;

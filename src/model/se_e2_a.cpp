@@ -11,24 +11,21 @@ config::Node se_e2_a_schema() {
   using namespace config;
   return object(
       "DeePMD-kit's smooth edition descriptor with two-body embedding and angular information",
-      {required("sel", array(integer("max neighbours of this type"),
-                              "maximum number of neighbours of each type within rcut, one per type of type_map")),
-       defaulted("rcut", positive(number("cut-off radius (A)")), 6.0),
-       defaulted("rcut_smth", non_negative(number("where the smooth switch starts (A)")), 0.5),
-       defaulted("neuron", array(integer("width"), "embedding net widths"), json::array({10, 20, 40})),
-       defaulted("axis_neuron", positive(integer("columns of the embedding kept for the descriptor")), 4,
-                 {"n_axis_neuron"}),
-       defaulted("activation_function", string("embedding activation"), "tanh"),
-       defaulted("resnet_dt", boolean("learned timestep on residual connections"), false),
-       defaulted("type_one_side", boolean("embedding depends on the neighbour type only"), true),
-       defaulted("precision", string("floating point precision of the model", {"float64", "float32", "default"}),
-                 "float64"),
-       defaulted("trainable", boolean("whether the descriptor's parameters are trained"), true),
-       defaulted("set_davg_zero", boolean("keep the environment mean at zero"), false),
-       defaulted("env_protection", non_negative(number("s(r) = w(r)/(r + env_protection)")), 0.0),
-       defaulted("exclude_types", array(array(integer("type"), "pair"), "excluded type pairs (not supported: must be empty)"),
-                 json::array()),
-       optional("seed", integer("random seed of the initial parameters"))});
+      with_common_descriptor_keys(
+          {required("sel", array(integer("max neighbours of this type"),
+                                  "maximum number of neighbours of each type within rcut, one per type of type_map")),
+           defaulted("rcut", positive(number("cut-off radius (A)")), 6.0),
+           defaulted("rcut_smth", non_negative(number("where the smooth switch starts (A)")), 0.5),
+           defaulted("neuron", array(integer("width"), "embedding net widths"), json::array({10, 20, 40})),
+           defaulted("axis_neuron", positive(integer("columns of the embedding kept for the descriptor")), 4,
+                     {"n_axis_neuron"}),
+           defaulted("activation_function", string("embedding activation"), "tanh"),
+           defaulted("resnet_dt", boolean("learned timestep on residual connections"), false),
+           defaulted("type_one_side", boolean("embedding depends on the neighbour type only"), true),
+           defaulted("set_davg_zero", boolean("keep the environment mean at zero"), false),
+           defaulted("env_protection", non_negative(number("s(r) = w(r)/(r + env_protection)")), 0.0),
+           defaulted("exclude_types", array(array(integer("type"), "pair"), "excluded type pairs (not supported: must be empty)"),
+                     json::array())}));
 }
 
 std::unique_ptr<Descriptor> make_se_e2_a(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map, uint64_t seed,

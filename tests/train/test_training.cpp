@@ -38,6 +38,18 @@ std::vector<LcurveRow> read_lcurve(const std::string& path, std::vector<std::str
   return rows;
 }
 
+// The value of lcurve column `name` in the first row (step 1) and the last (step `steps`).
+std::pair<double, double> first_and_last(const std::string& path, const std::string& name, int64_t steps) {
+  std::vector<std::string> header;
+  const auto rows = read_lcurve(path, &header);
+  const auto column = std::find(header.begin(), header.end(), name) - header.begin() - 1;
+  EXPECT_GE(column, 0) << "no column " << name;
+  EXPECT_EQ(rows.front().step, 1);
+  EXPECT_EQ(rows.back().step, steps);
+  if (column < 0) return {NAN, NAN};
+  return {rows.front().values[column], rows.back().values[column]};
+}
+
 // Training se_e2_a on DeePMD-kit's water for a few hundred steps halves the validation force
 // error of the first step.
 TEST(TrainingRegression, WaterValidationForceRmseHalves) {
@@ -57,13 +69,7 @@ TEST(TrainingRegression, WaterValidationForceRmseHalves) {
   write_text(dir / "input.json", input.dump());
   const Result r = run("train " + (dir / "input.json") + " -o " + (dir / "out"));
   ASSERT_EQ(r.code, 0) << r.output;
-  std::vector<std::string> header;
-  const auto rows = read_lcurve(dir / "out/lcurve.out", &header);
-  const auto column = std::find(header.begin(), header.end(), "rmse_f_val") - header.begin() - 1;
-  ASSERT_GE(column, 0);
-  ASSERT_EQ(rows.front().step, 1);
-  ASSERT_EQ(rows.back().step, 300);
-  const double first = rows.front().values[column], last = rows.back().values[column];
+  const auto [first, last] = first_and_last(dir / "out/lcurve.out", "rmse_f_val", 300);
   EXPECT_LT(last, 0.5 * first) << "validation force RMSE " << first << " -> " << last;
 }
 
@@ -82,11 +88,7 @@ TEST_P(GraphTrunkTraining, ValidationForceRmseHalves) {
   write_text(dir / "input.json", input.dump());
   const Result r = run("train " + (dir / "input.json") + " -o " + (dir / "out"));
   ASSERT_EQ(r.code, 0) << r.output;
-  std::vector<std::string> header;
-  const auto rows = read_lcurve(dir / "out/lcurve.out", &header);
-  const auto column = std::find(header.begin(), header.end(), "rmse_f_val") - header.begin() - 1;
-  ASSERT_GE(column, 0);
-  const double first = rows.front().values[column], last = rows.back().values[column];
+  const auto [first, last] = first_and_last(dir / "out/lcurve.out", "rmse_f_val", input["training"]["numb_steps"]);
   EXPECT_LT(last, 0.5 * first) << GetParam() << ": validation force RMSE " << first << " -> " << last;
 }
 
