@@ -7,6 +7,7 @@ packages=(
   libopenblas0-pthread           # fast BLAS for libtorch (only recommended by it; the reference BLAS is 4x slower)
   libgloo-dev                    # headers c10d's ProcessGroupGloo includes (symbols are in libtorch)
   nlohmann-json3-dev             # input.json, model file headers
+  libyaml-cpp-dev                # DeePMD-kit's backend-neutral model files (atomforge convert)
   libcli11-dev                   # command line
   libfmt-dev libspdlog-dev       # formatting, logging
   libgtest-dev                   # tests
