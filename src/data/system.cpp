@@ -269,6 +269,30 @@ void write_system(const std::string& dir, const System& system) {
 
 }  // namespace
 
+System take_frames(const System& system, const std::vector<int64_t>& frames) {
+  System out;
+  out.path = system.path;
+  out.type_map = system.type_map;
+  out.types = system.types;
+  out.pbc = system.pbc;
+  out.nframes = static_cast<int64_t>(frames.size());
+  const auto copy = [&](const std::vector<double>& from, std::vector<double>& to, int64_t per_frame) {
+    if (from.empty()) return;
+    for (const int64_t f : frames) {
+      if (f < 0 || f >= system.nframes) fail("'{}': frame {} out of range ({} frames)", system.path, f, system.nframes);
+      to.insert(to.end(), from.begin() + f * per_frame, from.begin() + (f + 1) * per_frame);
+    }
+  };
+  const int64_t n3 = 3 * system.natoms();
+  copy(system.coord, out.coord, n3);
+  copy(system.box, out.box, 9);
+  copy(system.energy, out.energy, 1);
+  copy(system.force, out.force, n3);
+  copy(system.virial, out.virial, 9);
+  copy(system.velocity, out.velocity, n3);
+  return out;
+}
+
 void write_deepmd_system(const std::string& dir, const System& system) {
   with_filesystem_errors(dir, [&] { write_system(dir, system); });
 }

@@ -44,6 +44,9 @@ std::vector<std::string> find_systems(const std::string& root);
 // Error names the system and the element the model does not know.
 std::vector<int32_t> map_types(const System& system, const std::vector<std::string>& model_type_map);
 
+// The frames `frames` of `system` (any order, repeats allowed) with every per-frame array.
+System take_frames(const System& system, const std::vector<int64_t>& frames);
+
 // Writes a system as a DeePMD-kit npy folder (one set.000), atomically per file.
 void write_deepmd_system(const std::string& dir, const System& system);
 

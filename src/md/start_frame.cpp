@@ -26,16 +26,11 @@ data::System read_start_frame(const std::string& path, int64_t frame) {
       f -= s.nframes;
       continue;
     }
-    data::System one;
+    data::System one = data::take_frames(s, {f});
     one.path = fmt::format("{} frame {}", path, index);
-    one.type_map = s.type_map;
-    one.types = s.types;
-    one.pbc = s.pbc;
-    one.nframes = 1;
-    const int64_t n = s.natoms();
-    one.coord.assign(s.frame_coord(f), s.frame_coord(f) + 3 * n);
-    if (!s.box.empty()) one.box.assign(s.frame_box(f), s.frame_box(f) + 9);
-    if (!s.velocity.empty()) one.velocity.assign(s.velocity.begin() + 3 * n * f, s.velocity.begin() + 3 * n * (f + 1));
+    one.energy.clear();
+    one.force.clear();
+    one.virial.clear();
     return one;
   }
   fail("'{}': frame {} not found", path, frame);  // unreachable: index < total

@@ -9,7 +9,8 @@ namespace {
 
 TEST(ReferenceDocs, CommittedReferencesMatchTheSchemas) {
   for (const auto& [verb, doc] : {std::pair{"doc-train-input", "docs/input-reference.md"},
-                                  std::pair{"doc-md-input", "docs/md-input.md"}}) {
+                                  std::pair{"doc-md-input", "docs/md-input.md"},
+                                  std::pair{"doc-distill-input", "docs/distill-input.md"}}) {
     const Result r = run(verb);
     ASSERT_EQ(r.code, 0) << r.output;
     EXPECT_TRUE(r.output == read_text(std::string(ATOMFORGE_SOURCE_DIR) + "/" + doc))
