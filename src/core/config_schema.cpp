@@ -4,6 +4,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 
 namespace atomforge::config {
@@ -351,6 +352,20 @@ Field defaulted(std::string name, Node node, json default_value, std::vector<std
 }
 Field optional(std::string name, Node node, std::vector<std::string> aliases) {
   return Field{std::move(name), std::move(node), Field::Presence::Optional, json(), std::move(aliases)};
+}
+
+json resolve_file(const Node& schema, const std::string& path) {
+  try {
+    json input;
+    try {
+      input = json::parse(read_file(path));
+    } catch (const json::parse_error& e) {
+      fail("not valid JSON: {}", e.what());
+    }
+    return resolve(schema, input);
+  } catch (...) {
+    rethrow_with_context(path);
+  }
 }
 
 }  // namespace atomforge::config

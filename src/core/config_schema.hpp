@@ -69,6 +69,10 @@ Field optional(std::string name, Node node, std::vector<std::string> aliases = {
 // path of `input` in the document, used in error messages ("model.descriptor.rcut").
 json resolve(const Node& schema, const json& input, const std::string& path = "");
 
+// `path`'s JSON document resolved against `schema`; errors (unreadable file, invalid JSON, a
+// schema violation) name the file.
+json resolve_file(const Node& schema, const std::string& path);
+
 // Markdown reference of a schema: one line per key with type, default and doc.
 std::string document(const Node& schema, const std::string& path = "");
 

@@ -2,7 +2,6 @@
 
 #include <filesystem>
 
-#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 
 namespace atomforge::distill {
@@ -79,18 +78,7 @@ Node distill_input_schema() {
 }
 
 DistillOptions read_distill_input(const std::string& path, json* resolved_out) {
-  json resolved;
-  try {
-    json input;
-    try {
-      input = json::parse(read_file(path));
-    } catch (const json::parse_error& e) {
-      fail("not valid JSON: {}", e.what());
-    }
-    resolved = resolve(distill_input_schema(), input);
-  } catch (...) {
-    rethrow_with_context(path);
-  }
+  json resolved = resolve_file(distill_input_schema(), path);
   const std::filesystem::path base = std::filesystem::path(path).parent_path();
   DistillOptions o;
   o.teacher = relative_to(base, resolved["teacher"].get<std::string>());

@@ -2,7 +2,6 @@
 
 #include <filesystem>
 
-#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 
 namespace atomforge::md {
@@ -72,18 +71,7 @@ Node md_input_schema() {
 }
 
 MdOptions read_md_input(const std::string& path, json* resolved_out) {
-  json resolved;
-  try {
-    json input;
-    try {
-      input = json::parse(read_file(path));
-    } catch (const json::parse_error& e) {
-      fail("not valid JSON: {}", e.what());
-    }
-    resolved = resolve(md_input_schema(), input);
-  } catch (...) {
-    rethrow_with_context(path);
-  }
+  json resolved = resolve_file(md_input_schema(), path);
   const std::filesystem::path base = std::filesystem::path(path).parent_path();
   MdOptions o;
   o.model = relative_to(base, resolved["model"].get<std::string>());
