@@ -32,6 +32,9 @@ class Descriptor {
   virtual double receptive_field() const { return selection().rcut; }
 };
 
+// Stops training every parameter `descriptor` registers (its config's trainable: false).
+void freeze_parameters(Descriptor& descriptor);
+
 // The keys every descriptor's schema ends with: precision, trainable, seed.
 std::vector<config::Field> with_common_descriptor_keys(std::vector<config::Field> fields);
 

@@ -66,11 +66,7 @@ DimeNet::DimeNet(const nlohmann::ordered_json& config, const std::vector<std::st
                              residuals(config.at("residuals_after_skip").get<int64_t>()), lin(f, f, true)});
     outputs_.push_back(make_output());
   }
-  if (!config.at("trainable").get<bool>()) {
-    ParameterList all;
-    register_into(all, "");
-    for (const auto& [name, tensor] : all.parameters()) tensor->set_requires_grad(false);
-  }
+  if (!config.at("trainable").get<bool>()) freeze_parameters(*this);
 }
 
 at::Tensor DimeNet::output(const Output& block, const at::Tensor& message, const at::Tensor& rbf,

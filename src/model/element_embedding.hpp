@@ -19,7 +19,6 @@ class ElementEmbedding {
   // (natoms, width) rows for atoms of model types `atype`.
   at::Tensor forward(const at::Tensor& atype) const;
   void register_into(ParameterList& list, const std::string& prefix);
-  void set_trainable(bool trainable) { table_.set_requires_grad(trainable); }
 
  private:
   at::Tensor table_;          // (kMaxAtomicNumber + 1, width); row 0 unused

@@ -150,18 +150,16 @@ Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& hea
   out.virial = at::zeros({input.nframes, 9}, g.options()).index_add(0, local.edge_frame, edge_virial);
   out.energy = energy;
   out.atom_energy = atom_energy;
-  if (!create_graph) {
-    const at::Tensor half = 0.5 * edge_virial.detach();
-    out.atom_virial =
-        at::zeros({rows, 9}, g.options()).index_add(0, local.edge_center, half).index_add(0, local.edge_neighbor, half);
-  }
   if (input.nloc > 0) {  // frames of one size: per-frame shapes
     out.force = out.force.view({input.nframes, input.nall(), 3});
     out.atom_energy = out.atom_energy.view({input.nframes, input.nloc});
     if (input.nowned >= 0) out.atom_energy = out.atom_energy.narrow(1, 0, input.nowned);
-    if (out.atom_virial.defined()) out.atom_virial = out.atom_virial.view({input.nframes, input.nall(), 9});
   }
-  if (!create_graph) {
+  if (!create_graph) {  // inference: per-atom virials too (training never needs them)
+    const at::Tensor half = 0.5 * edge_virial.detach();
+    out.atom_virial =
+        at::zeros({rows, 9}, g.options()).index_add(0, local.edge_center, half).index_add(0, local.edge_neighbor, half);
+    if (input.nloc > 0) out.atom_virial = out.atom_virial.view({input.nframes, input.nall(), 9});
     for (at::Tensor* t : {&out.energy, &out.force, &out.virial, &out.atom_energy}) *t = t->detach();
   }
   return out;

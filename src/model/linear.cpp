@@ -21,11 +21,6 @@ void Linear::register_into(ParameterList& list, const std::string& prefix) {
   if (bias_.defined()) list.add_parameter(prefix + "b", &bias_);
 }
 
-void Linear::set_trainable(bool trainable) {
-  for (at::Tensor* t : {&matrix_, &bias_})
-    if (t->defined()) t->set_requires_grad(trainable);
-}
-
 at::Tensor swish(const at::Tensor& x) { return x * at::sigmoid(x); }
 
 }  // namespace atomforge::model

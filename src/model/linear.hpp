@@ -16,7 +16,6 @@ class Linear {
   Linear(int64_t in, int64_t out, bool bias, at::ScalarType dtype, at::Generator& generator);
   at::Tensor forward(const at::Tensor& x) const;
   void register_into(ParameterList& list, const std::string& prefix);
-  void set_trainable(bool trainable);
 
  private:
   at::Tensor matrix_, bias_;

@@ -41,13 +41,7 @@ PaiNN::PaiNN(const nlohmann::ordered_json& config, const std::vector<std::string
                        Linear(f, f, false, dtype, generator), Linear(2 * f, f, true, dtype, generator),
                        Linear(f, 3 * f, true, dtype, generator)});
   }
-  if (!config.at("trainable").get<bool>()) {
-    embedding_.set_trainable(false);
-    for (auto& layer : layers_)
-      for (Linear* lin : {&layer.message_in, &layer.message_out, &layer.filter, &layer.mix_u, &layer.mix_v,
-                          &layer.update_in, &layer.update_out})
-        lin->set_trainable(false);
-  }
+  if (!config.at("trainable").get<bool>()) freeze_parameters(*this);
 }
 
 PaiNN::Features PaiNN::features(const ModelInput& input) const {

@@ -17,6 +17,12 @@ const std::vector<DescriptorEntry>& descriptor_registry() {
   return entries;
 }
 
+void freeze_parameters(Descriptor& descriptor) {
+  ParameterList all;
+  descriptor.register_into(all, "");
+  for (const auto& [name, tensor] : all.parameters()) tensor->set_requires_grad(false);
+}
+
 std::vector<config::Field> with_common_descriptor_keys(std::vector<config::Field> fields) {
   using namespace config;
   fields.push_back(defaulted("precision",

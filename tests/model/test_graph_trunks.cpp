@@ -221,6 +221,13 @@ TEST(GraphTrunks, ParameterCountsFollowTheArchitecture) {
         (f * f + f) + (3 * f * f + 3 * f) + 3 * k * f + 2 * f * f + (2 * f * f + f) + (3 * f * f + 3 * f);
     EXPECT_EQ(descriptor, 119 * f + l * per_layer) << "F " << f << " layers " << l;
   }
+  // trainable: false freezes every trunk parameter and no head parameter.
+  for (auto trunk : {small_painn(3.0), small_dimenet(3.0)}) {
+    trunk["trainable"] = false;
+    auto m = model_with({"H", "O"}, trunk);
+    for (const auto& [name, t] : m->parameters().parameters())
+      EXPECT_EQ(t->requires_grad(), name.rfind("descriptor.", 0) != 0) << name;
+  }
 }
 
 }  // namespace
