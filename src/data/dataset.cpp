@@ -120,6 +120,11 @@ Batch DataSet::next() {
   return batch;
 }
 
+void DataSet::scale_batch_sizes(int64_t factor) {
+  if (factor < 1) fail("data set: batch scale {} is not positive", factor);
+  for (auto& size : batch_sizes_) size *= factor;
+}
+
 int64_t DataSet::total_frames() const {
   int64_t total = 0;
   for (const System& s : systems_) total += s.nframes;

@@ -25,6 +25,9 @@ class DataSet {
           uint64_t seed);
 
   Batch next();
+  // Data parallelism: every rank draws the same batches of `factor` x the batch size and keeps
+  // its own share, so N ranks see exactly the frames one rank with N x the batch would.
+  void scale_batch_sizes(int64_t factor);
   const std::vector<System>& systems() const { return systems_; }
   const std::vector<int64_t>& batch_sizes() const { return batch_sizes_; }
   const std::vector<double>& probabilities() const { return probabilities_; }

@@ -70,6 +70,22 @@ std::vector<Field> training_loop_fields() {
           defaulted("disp_training", boolean("print progress"), true),
           defaulted("time_training", boolean("print timing"), true),
           defaulted("num_threads", non_negative(integer("intra-op threads; 0 keeps the environment's setting")), 0),
+          defaulted("parallel",
+                    object("several processes (launched by mpirun, srun or torchrun-style variables; see "
+                           "docs/distributed.md): each rank trains on its share of every batch, batch_size is per rank",
+                           {defaulted("timeout",
+                                      positive(number("seconds the rendezvous or a collective waits for the other "
+                                                      "ranks before the run stops with an error")),
+                                      300.0),
+                            defaulted("bucket_mb", positive(number("gradient all-reduce bucket size, MiB")), 25.0),
+                            defaulted("heads",
+                                      string("multi-task: 'replicated' (every rank holds every head and trains on "
+                                             "its share of each batch) or 'distributed' (HydraGNN: one group of "
+                                             "ranks per task, sized by model_prob, each holding the trunk and its "
+                                             "task's head; needs multi_task_mode 'all')",
+                                             {"replicated", "distributed"}),
+                                      "replicated")}),
+                    json::object()),
           defaulted("tensorboard", boolean("accepted for DeePMD-kit compatibility; ignored"), false),
           optional("tensorboard_log_dir", string("accepted for DeePMD-kit compatibility; ignored")),
           optional("tensorboard_freq", integer("accepted for DeePMD-kit compatibility; ignored")),
