@@ -13,7 +13,7 @@ namespace atomforge::dist {
 
 namespace {
 
-class GlooCommunicator final : public train::Communicator {
+class GlooCommunicator final : public model::Communicator {
  public:
   GlooCommunicator(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<c10d::ProcessGroupGloo::Options> options,
                    int rank, int world, double timeout_s)
@@ -42,9 +42,23 @@ class GlooCommunicator final : public train::Communicator {
       });
   }
 
+  int64_t payload_bytes() const override { return *payload_; }
+
+  // Only the members build a sub-group, under a store prefix of its own; the counter (advanced
+  // on every rank) keeps two groups over the same ranks apart.
+  std::shared_ptr<model::Communicator> subgroup(int begin, int end) override {
+    const int serial = subgroups_++;
+    if (rank_ < begin || rank_ >= end) return nullptr;
+    auto store = c10::make_intrusive<c10d::PrefixStore>(fmt::format("group{}", serial), store_);
+    auto group = std::make_shared<GlooCommunicator>(store, options_, rank_ - begin, end - begin, timeout_s_);
+    group->payload_ = payload_;
+    return group;
+  }
+
  private:
   template <typename Start>
   void run(const char* what, at::Tensor& tensor, Start start) {
+    *payload_ += static_cast<int64_t>(tensor.nbytes());
     std::vector<at::Tensor> one = {tensor.is_contiguous() ? tensor : tensor.contiguous()};
     try {
       start(one)->wait();
@@ -56,21 +70,13 @@ class GlooCommunicator final : public train::Communicator {
     if (!one[0].is_same(tensor)) tensor.copy_(one[0]);
   }
 
-  // Only the members build a sub-group, under a store prefix of its own; the counter (advanced
-  // on every rank) keeps two groups over the same ranks apart.
-  std::shared_ptr<train::Communicator> subgroup(int begin, int end) override {
-    const int serial = subgroups_++;
-    if (rank_ < begin || rank_ >= end) return nullptr;
-    auto store = c10::make_intrusive<c10d::PrefixStore>(fmt::format("group{}", serial), store_);
-    return std::make_shared<GlooCommunicator>(store, options_, rank_ - begin, end - begin, timeout_s_);
-  }
-
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::ProcessGroupGloo::Options> options_;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group_;
   int rank_, world_;
   double timeout_s_;
   int subgroups_ = 0;
+  std::shared_ptr<int64_t> payload_ = std::make_shared<int64_t>(0);  // shared with sub-groups
 };
 
 c10::intrusive_ptr<c10d::Store> rendezvous(const Launch& launch, std::chrono::milliseconds timeout) {
@@ -93,8 +99,8 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const Launch& launch) {
 
 }  // namespace
 
-std::shared_ptr<train::Communicator> connect(const Launch& launch, double timeout_s) {
-  if (launch.world_size == 1) return std::make_shared<train::Solo>();
+std::shared_ptr<model::Communicator> connect(const Launch& launch, double timeout_s) {
+  if (launch.world_size == 1) return std::make_shared<model::Solo>();
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
   const std::string where = launch.rendezvous_file.empty()
                                 ? fmt::format("{}:{}", launch.master_addr, launch.master_port)

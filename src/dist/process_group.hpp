@@ -3,13 +3,13 @@
 #include <memory>
 
 #include "dist/launch.hpp"
-#include "train/communicator.hpp"
+#include "model/communicator.hpp"
 
 namespace atomforge::dist {
 
 // Rendezvous (a TCP store hosted by rank 0, or a shared file), then a Gloo process group whose
 // collectives fail after `timeout_s` instead of hanging: a rank that died or stalls ends the
 // run on every other rank with an error naming the collective. One process needs no launcher.
-std::shared_ptr<train::Communicator> connect(const Launch& launch, double timeout_s);
+std::shared_ptr<model::Communicator> connect(const Launch& launch, double timeout_s);
 
 }  // namespace atomforge::dist

@@ -30,6 +30,9 @@ class Descriptor {
   // How far an atom's energy sees: rcut for one-hop descriptors, layers x rcut for message
   // passing (what a domain decomposition must provide as ghost atoms).
   virtual double receptive_field() const { return selection().rcut; }
+  // True when forward() computes only its share of the work for an input with a partition
+  // (graph parallelism); others compute everything and must not be given one.
+  virtual bool splits_graph() const { return false; }
 };
 
 // Stops training every parameter `descriptor` registers (its config's trainable: false).

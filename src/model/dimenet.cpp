@@ -79,7 +79,7 @@ at::Tensor DimeNet::output(const Output& block, const at::Tensor& message, const
 }
 
 at::Tensor DimeNet::interact(const Interaction& block, const at::Tensor& message, const at::Tensor& rbf,
-                             const at::Tensor& sbf, const ModelInput& input) const {
+                             const Triplets& triplets, const GraphPartition& part) const {
   auto residual = [](const Residual& r, const at::Tensor& h) {
     return h + swish(r.second.forward(swish(r.first.forward(h))));
   };
@@ -88,8 +88,9 @@ at::Tensor DimeNet::interact(const Interaction& block, const at::Tensor& message
   // summed onto the edge ji they lead into.
   at::Tensor x_kj = swish(block.kj.forward(message)) * block.rbf_up.forward(block.rbf_down.forward(rbf));
   x_kj = swish(block.down.forward(x_kj));
-  const at::Tensor per_triplet = x_kj.index_select(0, input.triplet_kj) * block.sbf_up.forward(block.sbf_down.forward(sbf));
-  x_kj = at::zeros({message.size(0), per_triplet.size(1)}, message.options()).index_add(0, input.triplet_ji, per_triplet);
+  const at::Tensor per_triplet = part.enter(x_kj).index_select(0, triplets.kj) *
+                                 block.sbf_up.entered(part).forward(block.sbf_down.entered(part).forward(triplets.sbf));
+  x_kj = part.leave(at::zeros({message.size(0), per_triplet.size(1)}, message.options()).index_add(0, triplets.ji, per_triplet));
   x_kj = swish(block.up.forward(x_kj));
 
   at::Tensor h = x_ji + x_kj;
@@ -106,14 +107,22 @@ at::Tensor DimeNet::forward(const ModelInput& input) const {
   const at::Tensor r = at::sqrt((rij * rij).sum(1, true));
   const at::Tensor rbf = bessel_basis(r, rcut_, radial_basis_) * polynomial_envelope(r, rcut_, envelope_exponent_);
 
+  // With graph parallelism this rank computes its share of the triplets (by far the most work
+  // and memory); edge messages and node features stay whole on every rank.
+  static const GraphPartition whole;
+  const GraphPartition& part = input.partition ? *input.partition : whole;
+  const auto mine = part.share(input.triplet_kj.size(0));
+  Triplets triplets{input.triplet_kj.narrow(0, mine.begin, mine.count), input.triplet_ji.narrow(0, mine.begin, mine.count),
+                    {}};
+  const at::Tensor rij_in = part.enter(rij), r_in = part.enter(r);
   // Angle at j between j -> i (-r_ji) and j -> k (r_kj).
-  const at::Tensor r_ji = rij.index_select(0, input.triplet_ji), r_kj = rij.index_select(0, input.triplet_kj);
-  const at::Tensor cosine = -(r_ji * r_kj).sum(1, true) / (r.index_select(0, input.triplet_ji) * r.index_select(0, input.triplet_kj));
+  const at::Tensor r_ji = rij_in.index_select(0, triplets.ji), r_kj = rij_in.index_select(0, triplets.kj);
+  const at::Tensor cosine = -(r_ji * r_kj).sum(1, true) / (r_in.index_select(0, triplets.ji) * r_in.index_select(0, triplets.kj));
   const at::Tensor angular = legendre_basis(cosine, angular_basis_);  // (nt, L)
   // Outer product per triplet, as two contiguous (nt, L*K) operands: libtorch 1.13's CPU kernels
   // are ~10x slower when a product broadcasts along the innermost dimension.
-  const at::Tensor sbf = angular.repeat_interleave(radial_basis_, 1) *
-                         rbf.index_select(0, input.triplet_kj).repeat({1, angular_basis_});
+  triplets.sbf = angular.repeat_interleave(radial_basis_, 1) *
+                 part.enter(rbf).index_select(0, triplets.kj).repeat({1, angular_basis_});
 
   const at::Tensor& centre = input.edge_center;
   const at::Tensor atom = embedding_.forward(input.atype);
@@ -121,7 +130,7 @@ at::Tensor DimeNet::forward(const ModelInput& input) const {
       {atom.index_select(0, centre), atom.index_select(0, input.edge_neighbor), swish(embed_rbf_.forward(rbf))}, 1)));
   at::Tensor descriptor = output(outputs_[0], message, rbf, centre, natoms);
   for (std::size_t k = 0; k < interactions_.size(); ++k) {
-    message = interact(interactions_[k], message, rbf, sbf, input);
+    message = interact(interactions_[k], message, rbf, triplets, part);
     descriptor = descriptor + output(outputs_[k + 1], message, rbf, centre, natoms);
   }
   return descriptor;

@@ -30,6 +30,7 @@ class DimeNet : public Descriptor {
   void compute_statistics(const std::vector<ModelInput>&) override {}
   void register_into(ParameterList& list, const std::string& prefix) override;
   bool mixed_types() const override { return true; }
+  bool splits_graph() const override { return true; }
   // The embedding block sees one edge; each interaction block reaches one edge further.
   double receptive_field() const override { return rcut_ * static_cast<double>(interactions_.size() + 1); }
 
@@ -49,8 +50,13 @@ class DimeNet : public Descriptor {
   };
   at::Tensor output(const Output& block, const at::Tensor& message, const at::Tensor& rbf, const at::Tensor& centre,
                     int64_t natoms) const;
+  // `sbf`, `triplet_kj` and `triplet_ji` are this rank's share of the triplets (all of them
+  // without graph parallelism); edge messages are whole on every rank.
+  struct Triplets {
+    at::Tensor kj, ji, sbf;
+  };
   at::Tensor interact(const Interaction& block, const at::Tensor& message, const at::Tensor& rbf,
-                      const at::Tensor& sbf, const ModelInput& input) const;
+                      const Triplets& triplets, const GraphPartition& part) const;
 
   double rcut_;
   int64_t features_, out_features_, radial_basis_, angular_basis_, envelope_exponent_;

@@ -70,6 +70,7 @@ class EnergyModel {
   // descriptors, layers x rcut for message passing; a domain needs ghost atoms this deep.
   double receptive_field() const { return descriptor_->receptive_field(); }
   NeighborSelection selection() const { return descriptor_->selection(); }
+  bool splits_graph() const { return descriptor_->splits_graph(); }
   at::ScalarType dtype() const { return dtype_; }
   ParameterList& parameters() { return parameters_; }
   const ParameterList& parameters() const { return parameters_; }

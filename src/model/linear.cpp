@@ -21,6 +21,13 @@ void Linear::register_into(ParameterList& list, const std::string& prefix) {
   if (bias_.defined()) list.add_parameter(prefix + "b", &bias_);
 }
 
+Linear Linear::entered(const GraphPartition& partition) const {
+  Linear copy = *this;
+  copy.matrix_ = partition.enter(matrix_);
+  if (bias_.defined()) copy.bias_ = partition.enter(bias_);
+  return copy;
+}
+
 at::Tensor swish(const at::Tensor& x) { return x * at::sigmoid(x); }
 
 }  // namespace atomforge::model

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include "model/graph_partition.hpp"
 #include "model/parameters.hpp"
 
 namespace atomforge::model {
@@ -15,6 +16,9 @@ class Linear {
   // W ~ N(0, 1/in) keeps the variance of the features through the layer; b = 0.
   Linear(int64_t in, int64_t out, bool bias, at::ScalarType dtype, at::Generator& generator);
   at::Tensor forward(const at::Tensor& x) const;
+  // This layer with its weights entering a rank's share of a partitioned graph (their gradient
+  // is then summed over the group).
+  Linear entered(const GraphPartition& partition) const;
   void register_into(ParameterList& list, const std::string& prefix);
 
  private:

@@ -9,6 +9,8 @@
 
 #include <ATen/ATen.h>
 
+#include "model/graph_partition.hpp"
+
 #include "data/system.hpp"
 
 namespace atomforge::model {
@@ -46,6 +48,9 @@ struct ModelInput {
   at::Tensor triplet_kj;     // (nt) int64 edge ids
   at::Tensor triplet_ji;     // (nt) int64 edge ids
   int64_t truncated_centres = 0;  // centres with more neighbours of some type than sel allows
+  // Graph parallelism: the ranks sharing this graph (descriptors that support it compute their
+  // share of the edges or triplets); null computes everything here.
+  std::shared_ptr<const GraphPartition> partition;
 
   int64_t natoms() const { return atype.size(0); }  // nodes
 };

@@ -46,27 +46,33 @@ PaiNN::PaiNN(const nlohmann::ordered_json& config, const std::vector<std::string
 
 PaiNN::Features PaiNN::features(const ModelInput& input) const {
   const int64_t natoms = input.natoms(), f = features_;
-  const at::Tensor& rij = input.edge_vec;
+  // With graph parallelism this rank passes the messages of its share of the edges; node
+  // features stay whole on every rank (see graph_partition.hpp).
+  static const GraphPartition whole;
+  const GraphPartition& part = input.partition ? *input.partition : whole;
+  const auto mine = part.share(input.edge_vec.size(0));
+  const at::Tensor rij = part.enter(input.edge_vec).narrow(0, mine.begin, mine.count);
+  const at::Tensor centre = input.edge_center.narrow(0, mine.begin, mine.count);
+  const at::Tensor neighbour = input.edge_neighbor.narrow(0, mine.begin, mine.count);
   const at::Tensor r = at::sqrt((rij * rij).sum(1, true));  // (ne, 1); no edge has r = 0
   // (ne, 3, F), materialised: libtorch 1.13's CPU kernels are ~10x slower when a product
   // broadcasts along the innermost dimension, in the forward and every backward pass.
   const at::Tensor direction = (rij / r).unsqueeze(2).expand({rij.size(0), 3, features_}).contiguous();
   // The filters are linear (no bias) in the enveloped basis, so they vanish at rcut.
   const at::Tensor radial = bessel_basis(r, rcut_, radial_basis_) * polynomial_envelope(r, rcut_, envelope_exponent_);
-  const at::Tensor& centre = input.edge_center;
-  const at::Tensor& neighbour = input.edge_neighbor;
 
   at::Tensor s = embedding_.forward(input.atype);
   at::Tensor v = at::zeros({natoms, 3, f}, s.options());
   for (const auto& layer : layers_) {
     // Message from neighbour j to centre i: phi(s_j) * W(r_ij), split into a scalar update, a
     // gate on v_j and a gate on the edge direction.
-    const at::Tensor phi = layer.message_out.forward(swish(layer.message_in.forward(s)));
-    const at::Tensor x = phi.index_select(0, neighbour) * layer.filter.forward(radial);
+    const at::Tensor phi = part.enter(layer.message_out.forward(swish(layer.message_in.forward(s))));
+    const at::Tensor x = phi.index_select(0, neighbour) * layer.filter.entered(part).forward(radial);
     const auto parts = x.split(f, 1);
-    s = s + at::zeros_like(s).index_add(0, centre, parts[0]);
-    const at::Tensor dv = v.index_select(0, neighbour) * parts[1].unsqueeze(1) + parts[2].unsqueeze(1) * direction;
-    v = v + at::zeros_like(v).index_add(0, centre, dv);
+    s = s + part.leave(at::zeros_like(s).index_add(0, centre, parts[0]));
+    const at::Tensor dv =
+        part.enter(v).index_select(0, neighbour) * parts[1].unsqueeze(1) + parts[2].unsqueeze(1) * direction;
+    v = v + part.leave(at::zeros_like(v).index_add(0, centre, dv));
 
     // Update: scalars and vector norms gate U v and the invariant <U v, V v>. The small constant
     // keeps |V v| differentiable where v = 0 (every atom before the first message).

@@ -27,6 +27,7 @@ class PaiNN : public Descriptor {
   void compute_statistics(const std::vector<ModelInput>&) override {}
   void register_into(ParameterList& list, const std::string& prefix) override;
   bool mixed_types() const override { return true; }
+  bool splits_graph() const override { return true; }
   double receptive_field() const override { return rcut_ * static_cast<double>(layers_.size()); }
 
   struct Features {

@@ -7,9 +7,11 @@
 
 #include <ATen/ATen.h>
 
-#include "train/communicator.hpp"
+#include "model/communicator.hpp"
 
 namespace atomforge::train {
+
+using model::Communicator;
 
 // Replaces each of `parameters`' gradients by its sum over the ranks of `comm`, reduced in flat
 // buckets of at most `bucket_bytes`. A gradient undefined on some ranks but not others counts

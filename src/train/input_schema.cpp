@@ -84,7 +84,13 @@ std::vector<Field> training_loop_fields() {
                                              "ranks per task, sized by model_prob, each holding the trunk and its "
                                              "task's head; needs multi_task_mode 'all')",
                                              {"replicated", "distributed"}),
-                                      "replicated")}),
+                                      "replicated"),
+                            defaulted("graph",
+                                      positive(integer("graph parallelism (painn, dimenet): consecutive ranks that "
+                                                       "share each batch's graph, each computing its share of the "
+                                                       "edges (painn) or triplets (dimenet); the ranks form "
+                                                       "(ranks / graph) data-parallel shares x graph")),
+                                      1)}),
                     json::object()),
           defaulted("tensorboard", boolean("accepted for DeePMD-kit compatibility; ignored"), false),
           optional("tensorboard_log_dir", string("accepted for DeePMD-kit compatibility; ignored")),

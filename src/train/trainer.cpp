@@ -39,7 +39,7 @@ std::string format_duration(double seconds) {
 Trainer::Trainer(const TrainOptions& options) : options_(options) {
   input_ = load_training_input(options_.input_path);
   auto& training = input_.resolved.at("training");
-  comm_ = options_.connect ? options_.connect(training.at("parallel")) : std::make_shared<Solo>();
+  comm_ = options_.connect ? options_.connect(training.at("parallel")) : std::make_shared<model::Solo>();
   // An unseeded run is still reproducible: the drawn seed goes into input.resolved.json.
   if (!training.contains("seed")) {
     // Rank 0's draw: the ranks must share one data stream.
@@ -79,7 +79,7 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
     auto set = std::make_unique<data::DataSet>(
         load_dataset(validation ? task.spec.validation_data : task.spec.training_data, base_dir, model_->type_map(),
                      seed_ + 2 * index + (validation ? 1 : 0), where + (validation ? ".validation_data" : ".training_data")));
-    set->scale_batch_sizes(task.ranks);
+    set->scale_batch_sizes(task.here ? share_count_ : task.ranks);
     return set;
   };
   for (std::size_t k = 0; k < tasks_.size(); ++k) {
@@ -147,8 +147,9 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
                     input_.resolved.dump(2) + "\n");
 }
 
-// Data parallel (heads "replicated"): every rank trains every task on its share of each batch.
-// Head parallel ("distributed"): each task's group of ranks holds the trunk and only that
+// Data parallel (heads "replicated"): every rank trains every task on its share of each batch;
+// with graph parallelism, `graph` consecutive ranks share one share, each computing part of its
+// graph. Head parallel ("distributed"): each task's group of ranks holds the trunk and only that
 // task's head, and trains it on its share of the task's batch.
 void Trainer::place_tasks() {
   const auto& parallel = input_.training().at("parallel");
@@ -164,12 +165,32 @@ void Trainer::place_tasks() {
     spdlog::warn("training.parallel.heads 'distributed' on one process: every head trains here");
     heads_distributed_ = false;
   }
+  const int graph = static_cast<int>(parallel.at("graph").get<int64_t>());
+  if (graph > 1) {
+    if (heads_distributed_) fail("{}: training.parallel.graph > 1 with heads 'distributed' is not supported yet",
+                                 options_.input_path);
+    if (!model_->splits_graph())
+      fail("{}: training.parallel.graph: the '{}' descriptor cannot split a graph over ranks (painn and dimenet can)",
+           options_.input_path, model_->config().at("descriptor").at("type").get<std::string>());
+    if (comm_->world_size() % graph != 0)
+      fail("{}: training.parallel.graph {} does not divide the {} ranks", options_.input_path, graph,
+           comm_->world_size());
+  }
   if (!heads_distributed_) {
     for (auto& task : tasks_) {
       task.here = true;
       task.ranks = comm_->world_size();
     }
     group_comm_ = comm_;
+    share_index_ = comm_->rank() / graph;
+    share_count_ = comm_->world_size() / graph;
+    for (int g = 0; g < share_count_ && graph > 1; ++g) {
+      auto group = comm_->subgroup(g * graph, (g + 1) * graph);
+      if (group) partition_ = std::make_shared<model::GraphPartition>(group);
+    }
+    if (graph > 1)
+      spdlog::info("{} ranks: {} data-parallel share(s) x graph parallel over {}", comm_->world_size(), share_count_,
+                   graph);
     for (auto& [name, tensor] : model_->parameters().parameters()) trunk_parameters_.push_back(tensor);
     for (const auto* list : {&model_->parameters().parameters(), &model_->parameters().buffers()})
       for (const auto& [name, tensor] : *list) trunk_tensors_.push_back(tensor);
@@ -187,6 +208,8 @@ void Trainer::place_tasks() {
     auto group = comm_->subgroup(groups[k].begin, groups[k].end);
     if (task.here) {
       group_comm_ = group;
+      share_index_ = group->rank();
+      share_count_ = group->world_size();
       // Only this task's head from here on; parameter names stay those of the whole model.
       model_ = model_->extract_head(task.head);
     }
@@ -258,10 +281,10 @@ void Trainer::build_fine_tuned_model(uint64_t seed) {
   input_.resolved["finetune"] = {{"from", options_.finetune}, {"model_branch", branch}};
 }
 
-// Rank r of a task's N ranks keeps the r-th of N equal slices of a batch drawn N times larger.
+// Share s of a task's N shares is the s-th of N equal slices of a batch drawn N times larger.
 std::vector<int64_t> Trainer::my_share(const data::Batch& batch) const {
-  const auto size = static_cast<int64_t>(batch.frames.size()) / group_comm_->world_size();
-  const auto begin = batch.frames.begin() + group_comm_->rank() * size;
+  const auto size = static_cast<int64_t>(batch.frames.size()) / share_count_;
+  const auto begin = batch.frames.begin() + share_index_ * size;
   return {begin, begin + size};
 }
 
@@ -309,7 +332,9 @@ LossValue Trainer::train_loss(Task& task, double lr, bool create_graph) {
   const data::Batch batch = task.train->next();
   const std::vector<int64_t> frames = my_share(batch);
   const auto& system = task.train->systems()[batch.system];
-  const auto prediction = model_->evaluate(model_->prepare(system, frames), task.head, create_graph);
+  model::ModelInput input = model_->prepare(system, frames);
+  input.partition = partition_;
+  const auto prediction = model_->evaluate(input, task.head, create_graph);
   return (*task.loss)(prediction, make_labels(system, frames, model_->dtype()), system.natoms(), lr);
 }
 
@@ -320,7 +345,9 @@ std::map<std::string, double> Trainer::validate(Task& task, double lr) {
     const data::Batch batch = task.valid->next();
     const std::vector<int64_t> frames = my_share(batch);
     const auto& system = task.valid->systems()[batch.system];
-    const auto prediction = model_->evaluate(model_->prepare(system, frames), task.head, false);
+    model::ModelInput input = model_->prepare(system, frames);
+    input.partition = partition_;
+    const auto prediction = model_->evaluate(input, task.head, false);
     const auto value = (*task.loss)(prediction, make_labels(system, frames, model_->dtype()), system.natoms(), lr);
     for (const auto& [name, v] : over_group(value.metrics)) sums[name] += v / static_cast<double>(nbatch);
   }
@@ -434,6 +461,7 @@ void Trainer::run() {
                : heads_distributed_            ? fmt::format(", {} ranks, heads distributed", comm_->world_size())
                                                : fmt::format(", {} ranks, data parallel", comm_->world_size()));
 
+  const int64_t payload_at_start = comm_->payload_bytes();
   const auto t0 = std::chrono::steady_clock::now();
   auto last = t0;
   int64_t last_step = start_step_;
@@ -513,6 +541,11 @@ void Trainer::run() {
   spdlog::info("finished {} steps in {} ({:.3f} s/step); learning curve in {}", numb_steps_ - start_step_,
                format_duration(total), total / static_cast<double>(std::max<int64_t>(1, numb_steps_ - start_step_)),
                lcurve_path());
+  if (comm_->world_size() > 1)
+    spdlog::info("collectives: {:.3f} MB handed to all-reduce/broadcast per step by rank 0 (training steps, their "
+                 "learning-curve rows and checkpoints)",
+                 static_cast<double>(comm_->payload_bytes() - payload_at_start) / 1e6 /
+                     static_cast<double>(std::max<int64_t>(1, numb_steps_ - start_step_)));
   if (tasks_.size() > 1 && !all_tasks) log_task_step_counts();
 }
 

@@ -13,12 +13,14 @@
 #include "data/dataset.hpp"
 #include "model/energy_model.hpp"
 #include "train/adam.hpp"
-#include "train/communicator.hpp"
+#include "model/communicator.hpp"
 #include "train/energy_loss.hpp"
 #include "train/input_schema.hpp"
 #include "train/learning_rate.hpp"
 
 namespace atomforge::train {
+
+using model::Communicator;
 
 struct TrainOptions {
   std::string input_path;  // input.json
@@ -69,6 +71,8 @@ class Trainer {
   std::shared_ptr<Communicator> comm_;        // every rank
   std::shared_ptr<Communicator> group_comm_;  // the ranks sharing this rank's heads (all, unless distributed)
   bool heads_distributed_ = false;
+  int share_index_ = 0, share_count_ = 1;  // this rank's data share: which, of how many
+  std::shared_ptr<const model::GraphPartition> partition_;  // graph parallelism; null without
   nlohmann::ordered_json full_model_config_;  // every head's, for checkpoints
   // Reduced over every rank (trunk) or over the group (head); with replicated heads all is trunk.
   std::vector<at::Tensor*> trunk_parameters_, head_parameters_, trunk_tensors_, head_tensors_;
