@@ -32,16 +32,18 @@ inline int free_port() {
 
 // Starts `ranks` processes of `PROGRAM ARGS` (atomforge by default) with torchrun-style variables, in the background:
 // rank r writes its pid to pid.r, its output to log.r and, when it ends, its exit code to rc.r.
+// `environment` adds variables (NAME=VALUE ...) to every rank's.
 inline void start_ranks(const TempDir& dir, int ranks, const std::string& args,
-                        const std::string& program = ATOMFORGE_BINARY) {
+                        const std::string& program = ATOMFORGE_BINARY, const std::string& environment = "") {
   const int port = free_port();
   std::string script;
   for (int r = 0; r < ranks; ++r)
     script += fmt::format(
-        "(sh -c 'echo $$ > {pid}; exec env RANK={r} WORLD_SIZE={n} MASTER_PORT={port} OMP_NUM_THREADS=1 {bin} {args}' "
+        "(sh -c 'echo $$ > {pid}; exec env RANK={r} WORLD_SIZE={n} MASTER_PORT={port} OMP_NUM_THREADS=1 {env} {bin} "
+        "{args}' "
         "> {log} 2>&1; echo $? > {rc}) > /dev/null 2>&1 & ",
         fmt::arg("pid", dir / fmt::format("pid.{}", r)), fmt::arg("r", r), fmt::arg("n", ranks),
-        fmt::arg("port", port), fmt::arg("bin", program), fmt::arg("args", args),
+        fmt::arg("port", port), fmt::arg("env", environment), fmt::arg("bin", program), fmt::arg("args", args),
         fmt::arg("log", dir / fmt::format("log.{}", r)), fmt::arg("rc", dir / fmt::format("rc.{}", r)));
   run_shell(script);
 }
@@ -84,8 +86,8 @@ inline Result finish_ranks(const TempDir& dir, int ranks, double seconds = 600) 
 }
 
 inline Result run_ranks(const TempDir& dir, int ranks, const std::string& args,
-                        const std::string& program = ATOMFORGE_BINARY) {
-  start_ranks(dir, ranks, args, program);
+                        const std::string& program = ATOMFORGE_BINARY, const std::string& environment = "") {
+  start_ranks(dir, ranks, args, program, environment);
   return finish_ranks(dir, ranks);
 }
 

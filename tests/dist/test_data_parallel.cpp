@@ -37,6 +37,19 @@ TEST(DataParallel, TwoRanksWithBatchBEqualOneRankWithBatch2B) {
   EXPECT_GT(max_relative_difference(dir / "one/model.ckpt-4.pt", dir / "one/model.ckpt-8.pt"), 1e-4);
 }
 
+// The ranks meet through a file instead of a TCP store (a shared file system across nodes).
+TEST(DataParallel, RendezvousThroughAFile) {
+  TempDir dir;
+  write_text(dir / "one.json", water_input(2, 4).dump());
+  write_text(dir / "two.json", water_input(1, 4).dump());
+  const Result one = run("train " + (dir / "one.json") + " -o " + (dir / "one"));
+  ASSERT_EQ(one.code, 0) << one.output;
+  const Result two = run_ranks(dir, 2, "train " + (dir / "two.json") + " -o " + (dir / "two"), ATOMFORGE_BINARY,
+                               "ATOMFORGE_RENDEZVOUS_FILE=" + (dir / "rendezvous"));
+  ASSERT_EQ(two.code, 0) << two.output;
+  EXPECT_LT(max_relative_difference(dir / "one/model.ckpt-4.pt", dir / "two/model.ckpt-4.pt"), 1e-10);
+}
+
 // Three ranks under mpirun; the run stops half way and resumes with one process and the whole
 // batch: the result is the uninterrupted one-process run's.
 TEST(DataParallel, MpirunThreeRanksAndResumeAtAnotherWorldSize) {
