@@ -41,7 +41,7 @@ nlohmann::ordered_json weighted(nlohmann::ordered_json input) {
   return input;
 }
 
-TEST(HeadParallel, ThreeRanksOverTwoTasksEqualOneProcessTrainingEveryHead) {
+TEST(HeadParallel, ThreeRanksOverTwoTasksEqualOneProcessTrainingEveryHeadAndResumeInOne) {
   TempDir dir;
   write_text(dir / "one.json", weighted(two_task_input("all", 4, 2)).dump());
   auto spread = weighted(two_task_input("all", 2, 2));
@@ -72,19 +72,8 @@ TEST(HeadParallel, ThreeRanksOverTwoTasksEqualOneProcessTrainingEveryHead) {
   EXPECT_GT(r2.head, 0);
   EXPECT_EQ(r0.trunk + r0.head + r2.head, parameters_in(one.output)) << "trunk + both heads is the whole model";
   EXPECT_LT(r0.total, parameters_in(one.output));
-}
 
-// The gathered checkpoint continues in one process (heads replicated) as if never split.
-TEST(HeadParallel, CheckpointResumesInOneProcess) {
-  TempDir dir;
-  write_text(dir / "one.json", weighted(two_task_input("all", 4, 2)).dump());
-  auto spread = weighted(two_task_input("all", 2, 2));
-  spread["training"]["parallel"]["heads"] = "distributed";
-  write_text(dir / "three.json", spread.dump());
-  const Result one = run("train " + (dir / "one.json") + " -o " + (dir / "one"));
-  ASSERT_EQ(one.code, 0) << one.output;
-  const Result three = run_ranks(dir, 3, "train " + (dir / "three.json") + " -o " + (dir / "three"));
-  ASSERT_EQ(three.code, 0) << three.output;
+  // The gathered checkpoint continues in one process (heads replicated) as if never split.
   const Result resumed = run("train " + (dir / "one.json") + " -o " + (dir / "three") + " --restart " +
                              (dir / "three/model.ckpt-3.pt"));
   ASSERT_EQ(resumed.code, 0) << resumed.output;
