@@ -199,7 +199,7 @@ void EnergyModel::fit_out_bias(const std::string& head_name, const std::vector<d
     }
     for (int64_t f = 0; f < system.nframes; ++f) {
       counts.insert(counts.end(), row.begin(), row.end());
-      energies.push_back(system.energy[f] - predicted[f]);
+      energies.push_back(*system.frame_energy(f) - predicted[f]);
     }
   }
   if (energies.empty()) fail("cannot fit the energy bias: no system has energy labels");

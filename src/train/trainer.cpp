@@ -63,10 +63,10 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
     if (!model_->has_head(task.head)) fail("{}: the model has no head for task '{}'", options_.input_path, spec.name);
     const std::string where = input_.multi_task ? "training.data_dict." + spec.name : "training";
     // Each task and split draws from its own stream.
-    task.train = std::make_unique<data::DataSet>(load_dataset(spec.training_data, base_dir, model_->type_map(),
+    task.train = std::make_unique<data::Prefetcher>(load_dataset(spec.training_data, base_dir, model_->type_map(),
                                                               seed_ + 2 * stream, where + ".training_data"));
     if (!spec.validation_data.is_null())
-      task.valid = std::make_unique<data::DataSet>(load_dataset(spec.validation_data, base_dir, model_->type_map(),
+      task.valid = std::make_unique<data::Prefetcher>(load_dataset(spec.validation_data, base_dir, model_->type_map(),
                                                                 seed_ + 2 * stream + 1, where + ".validation_data"));
     ++stream;
     tasks_.push_back(std::move(task));
@@ -163,21 +163,19 @@ void Trainer::build_fine_tuned_model(uint64_t seed) {
 }
 
 LossValue Trainer::train_loss(Task& task, double lr, bool create_graph) {
-  const data::Batch batch = task.train->next();
-  const auto& system = task.train->systems()[batch.system];
-  const auto prediction = model_->evaluate(model_->prepare(system, batch.frames), task.head, create_graph);
-  return (*task.loss)(prediction, make_labels(system, batch.frames, model_->dtype()), system.natoms(), lr);
+  const data::LoadedBatch batch = task.train->next();
+  const auto prediction = model_->evaluate(model_->prepare(batch.data, batch.rows()), task.head, create_graph);
+  return (*task.loss)(prediction, make_labels(batch.data, batch.rows(), model_->dtype()), batch.data.natoms(), lr);
 }
 
 std::map<std::string, double> Trainer::validate(Task& task, double lr) {
   std::map<std::string, double> sums;
   const int64_t nbatch = task.spec.validation_data.at("numb_btch").get<int64_t>();
   for (int64_t b = 0; b < nbatch; ++b) {
-    const data::Batch batch = task.valid->next();
-    const auto& system = task.valid->systems()[batch.system];
-    const auto prediction = model_->evaluate(model_->prepare(system, batch.frames), task.head, false);
+    const data::LoadedBatch batch = task.valid->next();
+    const auto prediction = model_->evaluate(model_->prepare(batch.data, batch.rows()), task.head, false);
     const auto value =
-        (*task.loss)(prediction, make_labels(system, batch.frames, model_->dtype()), system.natoms(), lr);
+        (*task.loss)(prediction, make_labels(batch.data, batch.rows(), model_->dtype()), batch.data.natoms(), lr);
     for (const auto& [name, v] : value.metrics) sums[name] += v / static_cast<double>(nbatch);
   }
   return sums;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "data/dataset.hpp"
+#include "data/prefetcher.hpp"
 #include "model/energy_model.hpp"
 #include "train/adam.hpp"
 #include "train/energy_loss.hpp"
@@ -37,7 +37,7 @@ class Trainer {
   struct Task {
     TaskSpec spec;
     std::string head;
-    std::unique_ptr<data::DataSet> train, valid;
+    std::unique_ptr<data::Prefetcher> train, valid;  // batches loaded on a background thread
     std::unique_ptr<EnergyLoss> loss;
   };
 
