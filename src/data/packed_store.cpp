@@ -57,6 +57,9 @@ class Mapping {
     ::close(fd);  // the mapping keeps the file
     if (base == MAP_FAILED) fail("cannot map packed data store '{}': {}", path, std::strerror(e));
     base_ = static_cast<const unsigned char*>(base);
+    // Training reads frames in random order: from a cold disk, a frame should cost the pages it
+    // lies on, not a read-ahead window around each.
+    ::madvise(base, size_, MADV_RANDOM);
   }
   ~Mapping() { ::munmap(const_cast<unsigned char*>(base_), size_); }
   Mapping(const Mapping&) = delete;

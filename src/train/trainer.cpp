@@ -64,10 +64,10 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
     const std::string where = input_.multi_task ? "training.data_dict." + spec.name : "training";
     // Each task and split draws from its own stream.
     task.train = std::make_unique<data::Prefetcher>(load_dataset(spec.training_data, base_dir, model_->type_map(),
-                                                              seed_ + 2 * stream, where + ".training_data"));
+                                                                 seed_ + 2 * stream, where + ".training_data"));
     if (!spec.validation_data.is_null())
       task.valid = std::make_unique<data::Prefetcher>(load_dataset(spec.validation_data, base_dir, model_->type_map(),
-                                                                seed_ + 2 * stream + 1, where + ".validation_data"));
+                                                                   seed_ + 2 * stream + 1, where + ".validation_data"));
     ++stream;
     tasks_.push_back(std::move(task));
   }
