@@ -111,6 +111,15 @@ if ts and tl:
     w(f"| training: peak anonymous MB | {ts['peak_anon_mb']} | {tl['peak_anon_mb']} |")
     w(f"| training: peak RSS MB | {ts['peak_rss_mb']} | {tl['peak_rss_mb']} |")
 w("")
+w("- Anonymous memory (the heap: what can run a machine out of memory) does not grow with the data set: "
+  "opening a store maps it and reads only its header, and frames are copied out one batch at a time. The one "
+  "per-frame cost left is the data set's epoch order (`data::DataSet`, 8 bytes per frame: 8 MB per million "
+  "frames), visible in the training row.")
+w("- File-backed RSS is the store's pages mapped into the process: page cache, shared and dropped by the kernel "
+  "under memory pressure, never written to swap. It grows with the pages touched, more than the frames read "
+  "because Linux maps up to 64 KB of already-cached pages around each page fault (fault-around); on a store "
+  "larger than memory it stays at what the kernel can cache.")
+w("")
 w("## Training from the store")
 w("")
 w("`atomforge train` (se_e2_a, sel [4, 8], rcut 4, neuron [4, 8, 16], fitting [16, 16], batch 1, no validation "
