@@ -15,6 +15,7 @@ void add_change_bias_command(CLI::App& app);
 void add_md_command(CLI::App& app);
 void add_doc_md_input_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
+void add_pack_command(CLI::App& app);
 // Also adds doc-distill-input.
 void add_distill_command(CLI::App& app);
 

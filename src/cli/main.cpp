@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   atomforge::cli::add_change_bias_command(app);
   atomforge::cli::add_md_command(app);
   atomforge::cli::add_convert_command(app);
+  atomforge::cli::add_pack_command(app);
   atomforge::cli::add_distill_command(app);
   atomforge::cli::add_doc_train_input_command(app);
   atomforge::cli::add_doc_md_input_command(app);

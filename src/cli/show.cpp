@@ -1,6 +1,7 @@
 // atomforge show FILE: what a checkpoint or model file holds, as plain text (DeePMD-kit's
 // `dp show`): kind, format, precision, type map, cut-off, descriptor, heads with their fitting
-// nets and biases, parameter counts per part, training step.
+// nets and biases, parameter counts per part, training step. For a packed data store (.afd):
+// its systems, their atoms, frames and labels.
 #include <cstdlib>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +11,7 @@
 #include "cli/model_file.hpp"
 #include "cli/run_command.hpp"
 #include "core/tensor_file.hpp"
+#include "data/packed_store.hpp"
 #include "model/energy_model.hpp"
 
 namespace atomforge::cli {
@@ -97,7 +99,34 @@ void print_parameters(const model::EnergyModel& model) {
   fmt::print("  {:<28s} {}\n", "not trained (stats, biases)", buffer_values(model));
 }
 
+std::string formula(const data::System& s) {
+  std::vector<int64_t> counts(s.type_map.size(), 0);
+  for (const int32_t t : s.types) ++counts[static_cast<std::size_t>(t)];
+  std::string out;
+  for (std::size_t t = 0; t < counts.size(); ++t)
+    if (counts[t] > 0) out += s.type_map[t] + (counts[t] > 1 ? std::to_string(counts[t]) : "");
+  return out.empty() ? "no type_map" : out;
+}
+
+void show_store(const std::string& path) {
+  const data::PackedStore store = data::open_packed_store(path);
+  fmt::print("file             : {}\n", path);
+  fmt::print("kind             : packed data store (format version {})\n", data::kPackedStoreVersion);
+  fmt::print("size             : {:.1f} MB\n", static_cast<double>(store.file_size) / 1e6);
+  fmt::print("frames           : {} in {} systems\n", store.total_frames(), store.systems.size());
+  for (const data::System& s : store.systems) {
+    std::vector<std::string> labels;
+    if (s.has_energy()) labels.push_back("energy");
+    if (s.has_force()) labels.push_back("force");
+    if (s.has_virial()) labels.push_back("virial");
+    if (s.has_velocity()) labels.push_back("velocity");
+    fmt::print("  {}: {} atoms ({}), {} frames, {}, labels: {}\n", s.path.substr(path.size()), s.natoms(), formula(s),
+               s.nframes, s.pbc ? "periodic" : "nopbc", labels.empty() ? "none" : joined(labels, " "));
+  }
+}
+
 void run_show(const std::string& path) {
+  if (data::is_packed_store_path(path)) return show_store(path);
   const TensorFile file = load_tensor_file(path);
   auto model = model::EnergyModel::load(file, path);
   print_header(file, *model, path);
@@ -109,9 +138,9 @@ void run_show(const std::string& path) {
 }  // namespace
 
 void add_show_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("show", "describe a checkpoint or model file (heads, type map, sizes, step)");
+  auto* cmd = app.add_subcommand("show", "describe a checkpoint or model file (heads, type map, sizes, step) or a packed data store");
   auto path = std::make_shared<std::string>();
-  cmd->add_option("file", *path, "checkpoint or model file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("file", *path, "checkpoint, model file or packed data store (.afd)")->required()->check(CLI::ExistingFile);
   cmd->callback([path] {
     run_or_exit([&] { run_show(*path); });
   });

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <numeric>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -102,24 +103,24 @@ void run_test(const TestOptions& options) {
       all[key].push_back(e);
       print_error(label, e.mae, e.rmse, unit);
     };
-    auto slice = [&](const std::vector<double>& v, int64_t per_frame) {
-      return std::vector<double>(v.begin(), v.begin() + n * per_frame);
-    };
+    std::vector<int64_t> tested(static_cast<std::size_t>(n));
+    std::iota(tested.begin(), tested.end(), int64_t{0});
+    const data::System labels = data::take_frames(system, tested);  // resident, whatever the backing
     const std::string header = fmt::format("# {}\n", path);
     if (system.has_energy()) {
-      const auto label = slice(system.energy, 1);
+      const auto& label = labels.energy;
       report("e", "Energy", error_of(e_pred, label, 1.0), "eV");
       report("e_atom", "Energy/", error_of(e_pred, label, 1.0 / natoms), "eV");
       detail["e.out"] += header + "# data_e pred_e\n" + columns(label, e_pred, 1, 1.0);
       detail["e_peratom.out"] += header + "# data_e pred_e\n" + columns(label, e_pred, 1, 1.0 / natoms);
     }
     if (system.has_force()) {
-      const auto label = slice(system.force, system.natoms() * 3);
+      const auto& label = labels.force;
       report("f", "Force", error_of(f_pred, label, 1.0), "eV/A");
       detail["f.out"] += header + "# data_fx data_fy data_fz pred_fx pred_fy pred_fz\n" + columns(label, f_pred, 3, 1.0);
     }
     if (system.has_virial()) {
-      const auto label = slice(system.virial, 9);
+      const auto& label = labels.virial;
       report("v", "Virial", error_of(v_pred, label, 1.0), "eV");
       report("v_atom", "Virial/", error_of(v_pred, label, 1.0 / natoms), "eV");
       const std::string names = "# data_vxx data_vxy data_vxz data_vyx data_vyy data_vyz data_vzx data_vzy data_vzz "

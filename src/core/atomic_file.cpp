@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <unistd.h>
 
@@ -10,28 +9,35 @@
 
 namespace atomforge {
 
-void write_file_atomic(const std::string& path, std::string_view contents) {
+AtomicFileWriter::AtomicFileWriter(const std::string& path)
+    : path_(path), tmp_(path + ".tmp." + std::to_string(::getpid())) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("cannot open '{}' for writing", tmp);
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    out.flush();
-    if (!out) {
-      out.close();
-      std::remove(tmp.c_str());
-      fail("write to '{}' failed (disk full?)", tmp);
-    }
-  }
+  out_.open(tmp_, std::ios::binary | std::ios::trunc);
+  if (!out_) fail("cannot open '{}' for writing", tmp_);
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (committed_) return;
+  out_.close();
+  std::remove(tmp_.c_str());
+}
+
+void AtomicFileWriter::commit() {
+  out_.flush();
+  if (!out_) fail("write to '{}' failed (disk full?)", tmp_);
+  out_.close();
   std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    fail("cannot rename '{}' to '{}': {}", tmp, path, ec.message());
-  }
+  std::filesystem::rename(tmp_, path_, ec);
+  if (ec) fail("cannot rename '{}' to '{}': {}", tmp_, path_, ec.message());
+  committed_ = true;
+}
+
+void write_file_atomic(const std::string& path, std::string_view contents) {
+  AtomicFileWriter out(path);
+  out.stream().write(contents.data(), static_cast<std::streamsize>(contents.size()));
+  out.commit();
 }
 
 std::string read_file(const std::string& path) {

@@ -466,10 +466,11 @@ void write_extxyz(const std::string& path, const System& system) {
   if (system.type_map.empty()) fail("cannot write system '{}' to '{}': it has no type_map (element names)", system.path, path);
   const auto n = static_cast<std::size_t>(system.nframes);
   const auto na = static_cast<std::size_t>(system.natoms());
-  if (system.coord.size() != n * na * 3 || (!system.box.empty() && system.box.size() != n * 9) ||
-      (system.has_energy() && system.energy.size() != n) || (system.has_force() && system.force.size() != n * na * 3) ||
-      (system.has_virial() && system.virial.size() != n * 9) ||
-      (!system.velocity.empty() && system.velocity.size() != n * na * 3)) {
+  if (!system.is_stored() &&
+      (system.coord.size() != n * na * 3 || (!system.box.empty() && system.box.size() != n * 9) ||
+       (system.has_energy() && system.energy.size() != n) || (system.has_force() && system.force.size() != n * na * 3) ||
+       (system.has_virial() && system.virial.size() != n * 9) ||
+       (!system.velocity.empty() && system.velocity.size() != n * na * 3))) {
     fail("cannot write system '{}' to '{}': array sizes do not match {} frames of {} atoms", system.path, path, n, na);
   }
   std::string text;
@@ -477,11 +478,11 @@ void write_extxyz(const std::string& path, const System& system) {
     const auto fi = static_cast<int64_t>(f);
     try {
       text += format_extxyz_frame(system.type_map, system.types, system.frame_coord(fi),
-                                  system.box.empty() ? nullptr : system.frame_box(fi), system.pbc,
-                                  system.has_energy() ? &system.energy[f] : nullptr,
-                                  system.has_force() ? system.force.data() + f * na * 3 : nullptr,
-                                  system.has_virial() ? system.virial.data() + f * 9 : nullptr,
-                                  system.velocity.empty() ? nullptr : system.velocity.data() + f * na * 3);
+                                  system.has_box() ? system.frame_box(fi) : nullptr, system.pbc,
+                                  system.has_energy() ? system.frame_energy(fi) : nullptr,
+                                  system.has_force() ? system.frame_force(fi) : nullptr,
+                                  system.has_virial() ? system.frame_virial(fi) : nullptr,
+                                  system.has_velocity() ? system.frame_velocity(fi) : nullptr);
     } catch (const Error&) {
       rethrow_with_context(fmt::format("writing '{}' frame {} of system '{}'", path, f, system.path));
     }

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
+#include <numeric>
 #include <sstream>
 
 #include "core/atomic_file.hpp"
+#include "core/checksum.hpp"
 #include "core/error.hpp"
 #include "data/npy.hpp"
 
@@ -269,6 +271,31 @@ void write_system(const std::string& dir, const System& system) {
 
 }  // namespace
 
+std::vector<FrameArray> frame_arrays(const System& s) {
+  const int64_t n3 = 3 * s.natoms();
+  return {{"coord", true, &System::frame_coord, &System::coord, &StoredFrames::coord, n3},
+          {"box", s.has_box(), &System::frame_box, &System::box, &StoredFrames::box, 9},
+          {"energy", s.has_energy(), &System::frame_energy, &System::energy, &StoredFrames::energy, 1},
+          {"force", s.has_force(), &System::frame_force, &System::force, &StoredFrames::force, n3},
+          {"virial", s.has_virial(), &System::frame_virial, &System::virial, &StoredFrames::virial, 9},
+          {"velocity", s.has_velocity(), &System::frame_velocity, &System::velocity, &StoredFrames::velocity, n3}};
+}
+
+uint64_t frame_checksum(const System& system, int64_t f) {
+  uint64_t h = kChecksumSeed;
+  for (const FrameArray& a : frame_arrays(system)) {
+    if (a.present) h = checksum64((system.*a.frame)(f), static_cast<std::size_t>(a.per_frame) * sizeof(double), h);
+  }
+  return h;
+}
+
+void verify_frame(const System& system, int64_t f) {
+  if (system.is_stored() && system.stored.checksum != nullptr && frame_checksum(system, f) != system.stored.checksum[f]) {
+    fail("'{}': frame {} is damaged (its checksum does not match the one written when it was packed); pack the data again",
+         system.path, f);
+  }
+}
+
 System take_frames(const System& system, const std::vector<int64_t>& frames) {
   System out;
   out.path = system.path;
@@ -276,25 +303,48 @@ System take_frames(const System& system, const std::vector<int64_t>& frames) {
   out.types = system.types;
   out.pbc = system.pbc;
   out.nframes = static_cast<int64_t>(frames.size());
-  const auto copy = [&](const std::vector<double>& from, std::vector<double>& to, int64_t per_frame) {
-    if (from.empty()) return;
-    for (const int64_t f : frames) {
-      if (f < 0 || f >= system.nframes) fail("'{}': frame {} out of range ({} frames)", system.path, f, system.nframes);
-      to.insert(to.end(), from.begin() + f * per_frame, from.begin() + (f + 1) * per_frame);
+  const std::vector<FrameArray> arrays = frame_arrays(system);
+  for (const FrameArray& a : arrays) {
+    if (a.present) (out.*a.values).reserve(frames.size() * static_cast<std::size_t>(a.per_frame));
+  }
+  for (const int64_t f : frames) {
+    if (f < 0 || f >= system.nframes) fail("'{}': frame {} out of range ({} frames)", system.path, f, system.nframes);
+    verify_frame(system, f);
+    for (const FrameArray& a : arrays) {
+      if (!a.present) continue;
+      const double* from = (system.*a.frame)(f);
+      (out.*a.values).insert((out.*a.values).end(), from, from + a.per_frame);
     }
-  };
-  const int64_t n3 = 3 * system.natoms();
-  copy(system.coord, out.coord, n3);
-  copy(system.box, out.box, 9);
-  copy(system.energy, out.energy, 1);
-  copy(system.force, out.force, n3);
-  copy(system.virial, out.virial, 9);
-  copy(system.velocity, out.velocity, n3);
+  }
+  return out;
+}
+
+System resident(const System& system) {
+  std::vector<int64_t> all(static_cast<std::size_t>(system.nframes));
+  std::iota(all.begin(), all.end(), int64_t{0});
+  return take_frames(system, all);
+}
+
+System frame_slice(const System& system, int64_t begin, int64_t end) {
+  if (begin < 0 || end > system.nframes || begin > end) {
+    fail("'{}': frames {}..{} out of range ({} frames)", system.path, begin, end, system.nframes);
+  }
+  if (!system.is_stored()) {
+    std::vector<int64_t> frames(static_cast<std::size_t>(end - begin));
+    std::iota(frames.begin(), frames.end(), begin);
+    return take_frames(system, frames);
+  }
+  System out = system;
+  out.nframes = end - begin;
+  for (const FrameArray& a : frame_arrays(system)) {
+    if (a.present) out.stored.*a.stored += begin * a.per_frame;
+  }
+  if (out.stored.checksum != nullptr) out.stored.checksum += begin;
   return out;
 }
 
 void write_deepmd_system(const std::string& dir, const System& system) {
-  with_filesystem_errors(dir, [&] { write_system(dir, system); });
+  with_filesystem_errors(dir, [&] { write_system(dir, system.is_stored() ? resident(system) : system); });
 }
 
 }  // namespace atomforge::data

@@ -91,7 +91,7 @@ config::json run_distill(const DistillOptions& o, const std::string& output_dir)
   if (!o.original_data.empty()) {
     std::vector<data::System> original;
     for (const auto& path : o.original_data)
-      for (auto& s : data::load_systems(path)) original.push_back(std::move(s));
+      for (auto& s : data::load_systems(path)) original.push_back(data::resident(s));  // accuracy() reads the vectors
     const Accuracy t = accuracy(*teacher, head, original, o.chunk), s = accuracy(*student, student_head, original, o.chunk);
     report["original_data"] = {{"teacher", t.to_json()}, {"student", s.to_json()}};
     const auto& r = report["original_data"];

@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "data/extxyz.hpp"
+#include "data/packed_store.hpp"
 
 namespace atomforge::md {
 
@@ -11,6 +12,8 @@ data::System read_start_frame(const std::string& path, int64_t frame) {
   std::vector<data::System> systems;
   if (std::filesystem::is_directory(path)) {
     systems.push_back(data::read_deepmd_system(path));
+  } else if (data::is_packed_store_path(path) && std::filesystem::exists(path)) {
+    systems = data::open_packed_store(path).systems;
   } else if (std::filesystem::exists(path)) {
     systems = data::read_extxyz(path);
   } else {

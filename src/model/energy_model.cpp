@@ -1,6 +1,7 @@
 #include "model/energy_model.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <mutex>
 #include <set>
 
@@ -184,23 +185,25 @@ void EnergyModel::fit_out_bias(const std::string& head_name, const std::vector<d
   Head& h = const_cast<Head&>(head(head_name));
   const int64_t ntypes = static_cast<int64_t>(type_map_.size());
   if (residual) h.out_bias.zero_();
+  // The frames of a system share one composition, so their least-squares rows are equal: one row
+  // per system, weighted by sqrt(frames), against its mean energy has the same minimisers (and the
+  // same minimum-norm one) and keeps memory O(systems) however many frames there are.
   std::vector<double> counts, energies;
   constexpr int64_t kChunk = 16;
   for (const auto& system : systems) {
     if (!system.has_energy()) continue;
     std::vector<double> row(ntypes, 0.0);
     for (int32_t t : data::map_types(system, type_map_)) row[t] += 1.0;
-    std::vector<double> predicted(system.nframes, 0.0);
+    double sum = 0;
+    for (int64_t f = 0; f < system.nframes; ++f) sum += *system.frame_energy(f);
     for (int64_t begin = 0; residual && begin < system.nframes; begin += kChunk) {
       std::vector<int64_t> frames;
       for (int64_t f = begin; f < std::min(system.nframes, begin + kChunk); ++f) frames.push_back(f);
-      const at::Tensor e = evaluate(prepare(system, frames), head_name, false).energy.to(at::kDouble).contiguous();
-      std::copy(e.data_ptr<double>(), e.data_ptr<double>() + e.numel(), predicted.begin() + begin);
+      sum -= evaluate(prepare(system, frames), head_name, false).energy.to(at::kDouble).sum().item<double>();
     }
-    for (int64_t f = 0; f < system.nframes; ++f) {
-      counts.insert(counts.end(), row.begin(), row.end());
-      energies.push_back(system.energy[f] - predicted[f]);
-    }
+    const double weight = std::sqrt(static_cast<double>(system.nframes));
+    for (const double c : row) counts.push_back(weight * c);
+    energies.push_back(weight * sum / static_cast<double>(system.nframes));
   }
   if (energies.empty()) fail("cannot fit the energy bias: no system has energy labels");
   const int64_t n = static_cast<int64_t>(energies.size());

@@ -6,16 +6,16 @@ namespace atomforge::train {
 
 Labels make_labels(const data::System& system, const std::vector<int64_t>& frames, at::ScalarType dtype) {
   const int64_t nf = static_cast<int64_t>(frames.size()), nloc = system.natoms();
-  auto gather = [&](const std::vector<double>& source, int64_t per_frame) {
+  auto gather = [&](const double* (data::System::*frame)(int64_t) const, int64_t per_frame) {
     std::vector<double> out;
     out.reserve(frames.size() * per_frame);
-    for (int64_t f : frames) out.insert(out.end(), source.begin() + f * per_frame, source.begin() + (f + 1) * per_frame);
+    for (int64_t f : frames) out.insert(out.end(), (system.*frame)(f), (system.*frame)(f) + per_frame);
     return at::from_blob(out.data(), {static_cast<int64_t>(out.size())}, at::kDouble).to(dtype).clone();
   };
   Labels labels;
-  if (system.has_energy()) labels.energy = gather(system.energy, 1);
-  if (system.has_force()) labels.force = gather(system.force, nloc * 3).view({nf, nloc, 3});
-  if (system.has_virial()) labels.virial = gather(system.virial, 9).view({nf, 9});
+  if (system.has_energy()) labels.energy = gather(&data::System::frame_energy, 1);
+  if (system.has_force()) labels.force = gather(&data::System::frame_force, nloc * 3).view({nf, nloc, 3});
+  if (system.has_virial()) labels.virial = gather(&data::System::frame_virial, 9).view({nf, 9});
   return labels;
 }
 

@@ -76,17 +76,19 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
   // Each task and split draws from its own stream; a rank reads only the tasks it trains.
   auto read_data = [&](const Task& task, std::size_t index, bool validation) {
     const std::string where = input_.multi_task ? "training.data_dict." + task.spec.name : "training";
-    auto set = std::make_unique<data::DataSet>(
-        load_dataset(validation ? task.spec.validation_data : task.spec.training_data, base_dir, model_->type_map(),
-                     seed_ + 2 * index + (validation ? 1 : 0), where + (validation ? ".validation_data" : ".training_data")));
-    set->scale_batch_sizes(task.here ? share_count_ : task.ranks);
+    data::DataSet set = load_dataset(validation ? task.spec.validation_data : task.spec.training_data, base_dir,
+                                     model_->type_map(), seed_ + 2 * index + (validation ? 1 : 0),
+                                     where + (validation ? ".validation_data" : ".training_data"));
+    set.scale_batch_sizes(task.here ? share_count_ : task.ranks);
     return set;
   };
+  // Batches are loaded on a background thread, each rank's share only.
   for (std::size_t k = 0; k < tasks_.size(); ++k) {
     Task& task = tasks_[k];
     if (!task.here) continue;
-    task.train = read_data(task, k, false);
-    if (!task.spec.validation_data.is_null()) task.valid = read_data(task, k, true);
+    task.train = std::make_unique<data::Prefetcher>(read_data(task, k, false), share_index_, share_count_);
+    if (!task.spec.validation_data.is_null())
+      task.valid = std::make_unique<data::Prefetcher>(read_data(task, k, true), share_index_, share_count_);
   }
   if (input_.tasks.front().weight < 0) {  // model_prob absent: by number of systems
     double total = 0;
@@ -125,10 +127,12 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
       std::vector<data::System> pooled;
       std::vector<int64_t> batch_sizes;
       for (std::size_t k = 0; k < tasks_.size(); ++k) {
-        const auto other = tasks_[k].train ? nullptr : read_data(tasks_[k], k, false);
-        const data::DataSet& set = tasks_[k].train ? *tasks_[k].train : *other;
-        pooled.insert(pooled.end(), set.systems().begin(), set.systems().end());
-        batch_sizes.insert(batch_sizes.end(), set.batch_sizes().begin(), set.batch_sizes().end());
+        std::optional<data::DataSet> other;
+        if (!tasks_[k].train) other = read_data(tasks_[k], k, false);
+        const auto& systems = other ? other->systems() : tasks_[k].train->systems();
+        const auto& sizes = other ? other->batch_sizes() : tasks_[k].train->batch_sizes();
+        pooled.insert(pooled.end(), systems.begin(), systems.end());
+        batch_sizes.insert(batch_sizes.end(), sizes.begin(), sizes.end());
       }
       spdlog::info("computing descriptor statistics from {} systems", pooled.size());
       model_->compute_statistics(pooled, batch_sizes);
@@ -281,13 +285,6 @@ void Trainer::build_fine_tuned_model(uint64_t seed) {
   input_.resolved["finetune"] = {{"from", options_.finetune}, {"model_branch", branch}};
 }
 
-// Share s of a task's N shares is the s-th of N equal slices of a batch drawn N times larger.
-std::vector<int64_t> Trainer::my_share(const data::Batch& batch) const {
-  const auto size = static_cast<int64_t>(batch.frames.size()) / share_count_;
-  const auto begin = batch.frames.begin() + share_index_ * size;
-  return {begin, begin + size};
-}
-
 // Every rank of the group holds metrics of an equal share of the batch: the batch's mean square
 // error is the mean of the ranks' mean squares.
 std::map<std::string, double> Trainer::over_group(std::map<std::string, double> metrics) const {
@@ -329,26 +326,23 @@ std::vector<std::map<std::string, double>> Trainer::to_rank_0(std::vector<std::m
 }
 
 LossValue Trainer::train_loss(Task& task, double lr, bool create_graph) {
-  const data::Batch batch = task.train->next();
-  const std::vector<int64_t> frames = my_share(batch);
-  const auto& system = task.train->systems()[batch.system];
-  model::ModelInput input = model_->prepare(system, frames);
+  const data::LoadedBatch batch = task.train->next();
+  model::ModelInput input = model_->prepare(batch.data, batch.rows());
   input.partition = partition_;
   const auto prediction = model_->evaluate(input, task.head, create_graph);
-  return (*task.loss)(prediction, make_labels(system, frames, model_->dtype()), system.natoms(), lr);
+  return (*task.loss)(prediction, make_labels(batch.data, batch.rows(), model_->dtype()), batch.data.natoms(), lr);
 }
 
 std::map<std::string, double> Trainer::validate(Task& task, double lr) {
   std::map<std::string, double> sums;
   const int64_t nbatch = task.spec.validation_data.at("numb_btch").get<int64_t>();
   for (int64_t b = 0; b < nbatch; ++b) {
-    const data::Batch batch = task.valid->next();
-    const std::vector<int64_t> frames = my_share(batch);
-    const auto& system = task.valid->systems()[batch.system];
-    model::ModelInput input = model_->prepare(system, frames);
+    const data::LoadedBatch batch = task.valid->next();
+    model::ModelInput input = model_->prepare(batch.data, batch.rows());
     input.partition = partition_;
     const auto prediction = model_->evaluate(input, task.head, false);
-    const auto value = (*task.loss)(prediction, make_labels(system, frames, model_->dtype()), system.natoms(), lr);
+    const auto value =
+        (*task.loss)(prediction, make_labels(batch.data, batch.rows(), model_->dtype()), batch.data.natoms(), lr);
     for (const auto& [name, v] : over_group(value.metrics)) sums[name] += v / static_cast<double>(nbatch);
   }
   return sums;

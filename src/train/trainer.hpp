@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "data/dataset.hpp"
+#include "data/prefetcher.hpp"
 #include "model/energy_model.hpp"
 #include "train/adam.hpp"
 #include "model/communicator.hpp"
@@ -44,7 +44,7 @@ class Trainer {
   struct Task {
     TaskSpec spec;
     std::string head;
-    std::unique_ptr<data::DataSet> train, valid;
+    std::unique_ptr<data::Prefetcher> train, valid;  // batches loaded on a background thread
     std::unique_ptr<EnergyLoss> loss;
     bool here = true;    // this rank trains the task
     int ranks = 1;       // how many ranks train it, each on its share of the batch
@@ -56,7 +56,6 @@ class Trainer {
   static bool has_validation(const Task& task) { return !task.spec.validation_data.is_null(); }
   LossValue train_loss(Task& task, double lr, bool create_graph);
   std::map<std::string, double> validate(Task& task, double lr);
-  std::vector<int64_t> my_share(const data::Batch& batch) const;
   std::map<std::string, double> over_group(std::map<std::string, double> metrics) const;
   std::vector<std::map<std::string, double>> to_rank_0(std::vector<std::map<std::string, double>> metrics) const;
   bool writes_output() const { return comm_->rank() == 0; }
