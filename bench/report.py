@@ -5,6 +5,7 @@ import json
 import os
 
 e = os.environ
+ncpu = int(e["CPU_COUNT"])
 
 
 def rows():
@@ -27,5 +28,6 @@ def head(title, script, description):
 
 
 def write(lines):
+    os.makedirs(os.path.dirname(e["OUT"]) or ".", exist_ok=True)
     open(e["OUT"], "w").write("\n".join(lines) + "\n")
     print("wrote", e["OUT"])

@@ -94,18 +94,13 @@ print(json.dumps({"teacher": teacher, "busy_before": int(busy), "run": json.load
 EOF
 done
 
-mkdir -p "$(dirname "$OUT")"
 export_machine_facts
 export ROWS OUT THREADS TEACHER_STEPS EXPLORE_STEPS STUDENT_STEPS TIMING_REPEATS MD_STEPS
 export SCRIPT_CMD="bash bench/run_distill.sh ${1:-}" QUICK="${QUICK:-0}"
-python3 - <<'EOF'
-import os, sys
-sys.path.insert(0, "bench")
-import report
-e = os.environ
-ncpu = int(e["CPU_COUNT"])
+PYTHONPATH=bench python3 - <<'EOF'
+from report import e, ncpu, head, rows, write
 fmt = lambda v, f="{:.4g}": "-" if v is None else f.format(v)
-out = report.head("Distillation: teacher vs student speed and accuracy, water", "bench/run_distill.sh", [
+out = head("Distillation: teacher vs student speed and accuracy, water", "bench/run_distill.sh", [
     f"Teacher: `bench/models/water-TEACHER.json` trained {e['TEACHER_STEPS']} steps on "
     "`examples/data/water/data_0` (briefly: its accuracy is not the point; its cost is). "
     "`atomforge distill` with `examples/distill/water.json` shortened: Langevin exploration with the "
@@ -126,7 +121,7 @@ w("| teacher | parameters teacher / student | frames train / valid | distill wal
   "student faster | held-out student force RMSE / teacher force RMS, eV/A | data_3 force RMSE teacher / student, eV/A | "
   "data_3 energy RMSE teacher / student, meV/atom | other load before / during, CPUs |")
 w("|" + "---|" * 14)
-for r in report.rows():
+for r in rows():
     rep, t, s = r["report"], r["md_teacher"], r["md_student"]
     tim, held, orig = rep["timing"], rep["held_out"], rep.get("original_data", {})
     md_ratio = t["s_per_step"] / s["s_per_step"] if "s_per_step" in t and "s_per_step" in s else None
@@ -147,5 +142,5 @@ w("")
 w(f"Student faster: both ratios (teacher time / student time) above 1. Other load: CPUs kept busy by other "
   f"processes before the distill run and during the runs (the largest); on this {ncpu}-CPU machine "
   "anything much above 0.1 means the times are contended.")
-report.write(out)
+write(out)
 EOF

@@ -112,17 +112,12 @@ for model in $MODELS; do
   done
 done
 
-mkdir -p "$(dirname "$OUT")"
 export_machine_facts
 export ROWS OUT THREADS TRAIN_STEPS TARGET_S MIN_STEPS MAX_STEPS MEM_LIMIT_GIB
 export SCRIPT_CMD="bash bench/run_inference.sh ${1:-}" QUICK="${QUICK:-0}"
-python3 - <<'EOF'
-import os, sys
-sys.path.insert(0, "bench")
-import report
-e = os.environ
-ncpu = int(e["CPU_COUNT"])
-out = report.head("Inference throughput: `atomforge md` and LAMMPS, water", "bench/run_inference.sh", [
+PYTHONPATH=bench python3 - <<'EOF'
+from report import e, ncpu, head, rows, write
+out = head("Inference throughput: `atomforge md` and LAMMPS, water", "bench/run_inference.sh", [
     "Workload: frame 0 of DeePMD-kit's water (`examples/data/water/data_0`: 192 atoms, 64 O + 128 H, "
     "periodic 12.44 A cube) and its 2x2x2 and 4x4x4 replicas (1536, 12288 atoms), NVE from 300 K, "
     "0.5 fs steps, float64. Models: `bench/models/water-{se_e2_a,painn,dimenet}.json` (se_e2_a: "
@@ -145,7 +140,7 @@ out = report.head("Inference throughput: `atomforge md` and LAMMPS, water", "ben
 w = out.append
 w("| model | atoms | driver | steps | s/step | atom-steps/s | peak RSS MB | LAMMPS ghosts | other load before / during, CPUs |")
 w("|---|---|---|---|---|---|---|---|---|")
-for r in report.rows():
+for r in rows():
     cells = [r["model"], str(r.get("natoms", "-")), r["driver"]]
     if "error" in r:
         err = r["error"]
@@ -162,5 +157,5 @@ for r in report.rows():
 w("")
 w(f"Other load: CPUs kept busy by other processes in the second before a run and during it. On this "
   f"{ncpu}-CPU machine anything much above 0.1 means that row's time is contended and too slow.")
-report.write(out)
+write(out)
 EOF
