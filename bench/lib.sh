@@ -31,17 +31,19 @@ export_machine_facts() {
   export DATE_UTC="$(date -u '+%Y-%m-%d %H:%M UTC')"
 }
 
-# train_and_freeze BIN MODEL_JSON DIR STEPS: trains the model section MODEL_JSON (a bench/models
-# file) for STEPS steps on the bundled water frames with examples/water/input.json's learning rate
-# and loss, then freezes it to DIR/model.pth. Run from the repository root.
+# train_and_freeze BIN MODEL_JSON DIR STEPS [LEARNING_RATE_JSON]: trains the model section
+# MODEL_JSON (a bench/models file) for STEPS steps on the bundled water frames with
+# examples/water/input.json's learning rate (keys of LEARNING_RATE_JSON replaced) and loss, then
+# freezes it to DIR/model.pth. Run from the repository root.
 train_and_freeze() {
-  local bin=$1 model=$2 dir=$3 steps=$4
+  local bin=$1 model=$2 dir=$3 steps=$4 lr=${5:-"{}"}
   mkdir -p "$dir"
-  python3 - "$model" "$dir/input.json" "$steps" "$PWD/examples/data/water" <<'PY'
+  python3 - "$model" "$dir/input.json" "$steps" "$PWD/examples/data/water" "$lr" <<'PY'
 import json, sys
-model, out, steps, water = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+model, out, steps, water, lr = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], json.loads(sys.argv[5])
 base = json.load(open("examples/water/input.json"))
 base["model"] = json.load(open(model))
+base["learning_rate"].update(lr)
 t = base["training"]
 t["training_data"]["systems"] = [water + "/data_0"]
 t["validation_data"] = {"systems": [water + "/data_3"], "batch_size": 1, "numb_btch": 1}
