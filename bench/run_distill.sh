@@ -119,8 +119,8 @@ from report import e, ncpu, head, rows, write
 fmt = lambda v, f="{:.4g}": "-" if v is None else f.format(v)
 out = head("Distillation: teacher vs student speed and accuracy, water", "bench/run_distill.sh", [
     f"Teacher: `bench/models/water-TEACHER.json` trained {e['TEACHER_STEPS']} steps on "
-    f"`examples/data/water/data_0` (learning rate {e['TEACHER_LR']}; briefly: its cost is the point, "
-    "but its molecular dynamics must stay stable). "
+    f"`examples/data/water/data_0` with `examples/water/input.json`'s learning rate and loss, learning rate "
+    f"keys `{e['TEACHER_LR']}` replaced (briefly: its cost is the point, but its molecular dynamics must stay stable). "
     "`atomforge distill` with `examples/distill/water.json` shortened: Langevin exploration with the "
     f"teacher from frame 0 of data_0 and of data_3 at 300, 400 and 500 K, {e['EXPLORE_STEPS']} steps "
     f"each, a frame every {max(1, int(e['EXPLORE_STEPS']) // 20)}; the example's se_e2_a student "
