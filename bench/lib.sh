@@ -22,7 +22,7 @@ export_machine_facts() {
   export TORCH_PKG="$(dpkg-query -W -f='${Package} ${Version}' libtorch-dev 2>/dev/null || true)"
   export COMMIT="$(git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)"
   export CPU_MODEL="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
-  export CPU_COUNT="$(nproc)"
+  export CPU_COUNT="$(nproc --all)"  # plain nproc obeys OMP_NUM_THREADS
   export CORES="$(lscpu | awk -F: '/^Core\(s\) per socket/ {c=$2} /^Socket\(s\)/ {s=$2} END {print c*s}')"
   export MEM_GIB="$(awk '/MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)"
   export OS_NAME="$(. /etc/os-release && echo "$PRETTY_NAME")"

@@ -44,7 +44,7 @@ import json, re, sys
 name, ranks, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 log = open(f"{work}/{name}.log.0").read()
 step = re.search(r"\(([0-9.]+) s/step\)", log)
-payload = re.search(r"collectives: ([0-9.]+) MB", log)
+payload = re.search(r"collectives: ([0-9.]+) MB per training step", log)
 params = re.search(r"\((\d+) parameters", log)
 logs = "".join(open(f"{work}/{name}.log.{r}").read() for r in range(ranks))
 held = [[int(x) for x in m] for m in re.findall(r"rank \d+: task '\w+', (\d+) parameters \(trunk (\d+), head (\d+)\)", logs)]
@@ -126,9 +126,9 @@ out = report.head(
      "shows the work per rank and the communication, not a wall-clock speed-up. The point of graph "
      "parallelism here is memory per rank.",
      "",
-     "Payload = bytes this rank handed to all-reduce/broadcast per step, averaged over the run (rank 0; it "
-     "includes the learning-curve rows and the checkpoint of the last step). A ring all-reduce puts about "
-     "2 (P-1)/P times the payload on each link."])
+     "Payload = bytes rank 0 handed to all-reduce/broadcast per training step, averaged over the run "
+     "(learning-curve rows and checkpoints not included). A ring all-reduce puts about 2 (P-1)/P times the "
+     "payload on each link."])
 w = out.append
 w("## Graph parallelism (dimenet)")
 w("")

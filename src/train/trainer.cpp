@@ -456,11 +456,13 @@ void Trainer::run() {
                                                : fmt::format(", {} ranks, data parallel", comm_->world_size()));
 
   const int64_t payload_at_start = comm_->payload_bytes();
+  int64_t step_payload = 0;  // of the training steps alone
   const auto t0 = std::chrono::steady_clock::now();
   auto last = t0;
   int64_t last_step = start_step_;
   for (int64_t step = start_step_; step < numb_steps_; ++step) {
     const double lr = lr_->at(step);
+    const int64_t payload_before_step = comm_->payload_bytes();
     std::map<std::size_t, LossValue> trained;
     // Each rank's loss is its share's: summed over the task's ranks it is the whole batch's
     // (mode "all": the model_prob-weighted sum over tasks, with heads replicated or spread).
@@ -484,6 +486,7 @@ void Trainer::run() {
     sum_gradients(trunk_parameters_, *comm_, bucket_bytes);
     sum_gradients(head_parameters_, *group_comm_, bucket_bytes);
     adam_->step(lr);
+    step_payload += comm_->payload_bytes() - payload_before_step;
 
     const int64_t display_step = step + 1;
     if (display_step % disp_freq == 0 || display_step == 1) {
@@ -535,11 +538,13 @@ void Trainer::run() {
   spdlog::info("finished {} steps in {} ({:.3f} s/step); learning curve in {}", numb_steps_ - start_step_,
                format_duration(total), total / static_cast<double>(std::max<int64_t>(1, numb_steps_ - start_step_)),
                lcurve_path());
-  if (comm_->world_size() > 1)
-    spdlog::info("collectives: {:.3f} MB handed to all-reduce/broadcast per step by rank 0 (training steps, their "
-                 "learning-curve rows and checkpoints)",
-                 static_cast<double>(comm_->payload_bytes() - payload_at_start) / 1e6 /
-                     static_cast<double>(std::max<int64_t>(1, numb_steps_ - start_step_)));
+  if (comm_->world_size() > 1) {
+    const double steps = static_cast<double>(std::max<int64_t>(1, numb_steps_ - start_step_));
+    spdlog::info("collectives: {:.3f} MB per training step handed to all-reduce/broadcast by rank 0, and {:.3f} MB "
+                 "per step for learning-curve rows and checkpoints",
+                 static_cast<double>(step_payload) / 1e6 / steps,
+                 static_cast<double>(comm_->payload_bytes() - payload_at_start - step_payload) / 1e6 / steps);
+  }
   if (tasks_.size() > 1 && !all_tasks) log_task_step_counts();
 }
 
