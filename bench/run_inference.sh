@@ -17,7 +17,7 @@
 # count; a PROBE_STEPS run first at the smallest size), within [MIN_STEPS, MAX_STEPS].
 #
 # Environment: MODELS="se_e2_a painn dimenet" DRIVERS="md lammps" SIZES="1 2 4" (replicas per axis)
-#   TARGET_S=30 MIN_STEPS=5 MAX_STEPS=100 PROBE_STEPS=2 TRAIN_STEPS=2 THREADS=2
+#   TARGET_S=30 MIN_STEPS=5 MAX_STEPS=100 PROBE_STEPS=2 TRAIN_STEPS=50 THREADS=2
 #   WAIT_IDLE=300 (seconds to wait for idle CPUs before each run), RUN_TIMEOUT_S=1200 (per run)
 #   MEM_LIMIT_GIB (default 85% of MemAvailable at the start): a run is killed above it and
 #   reported as out of memory; a size whose estimate (previous size x atom ratio) exceeds
@@ -36,7 +36,7 @@ TARGET_S="${TARGET_S:-30}"
 MIN_STEPS="${MIN_STEPS:-5}"
 MAX_STEPS="${MAX_STEPS:-100}"
 PROBE_STEPS="${PROBE_STEPS:-2}"
-TRAIN_STEPS="${TRAIN_STEPS:-2}"
+TRAIN_STEPS="${TRAIN_STEPS:-50}"
 THREADS="${THREADS:-2}"
 WAIT_IDLE="${WAIT_IDLE:-300}"
 RUN_TIMEOUT_S="${RUN_TIMEOUT_S:-1200}"
@@ -76,6 +76,7 @@ field() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]
 for model in $MODELS; do
   echo "== $model: training $TRAIN_STEPS steps and freezing" >&2
   train_and_freeze "$BIN" "bench/models/water-$model.json" "$WORK/$model" "$TRAIN_STEPS"
+
   for driver in $DRIVERS; do
     if [[ $driver == lammps && ( -z "$LMP" || -z "$PLUGIN" ) ]]; then
       row "$model" "$driver" 0 '{"error": "LAMMPS plugin not built"}'
@@ -122,7 +123,7 @@ out = head("Inference throughput: `atomforge md` and LAMMPS, water", "bench/run_
     "periodic 12.44 A cube) and its 2x2x2 and 4x4x4 replicas (1536, 12288 atoms), NVE from 300 K, "
     "0.5 fs steps, float64. Models: `bench/models/water-{se_e2_a,painn,dimenet}.json` (se_e2_a: "
     "DeePMD-kit's `examples/water/se_e2_a` sizes), trained "
-    f"{e['TRAIN_STEPS']} steps and frozen: the cost of an evaluation does not depend on the weights.",
+    f"{e['TRAIN_STEPS']} steps (enough to tame an initialised network's huge forces so that NVE stays stable; 2 steps left painn throwing atoms out) and frozen: the cost of an evaluation does not depend on the weights.",
     "",
     "- **md**: `atomforge md`, neighbour-list skin 1 A; s/step between the progress lines of step 0 "
     "(after the first force evaluation) and the last step.",
