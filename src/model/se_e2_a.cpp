@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "core/error.hpp"
+#include "model/segment_contraction.hpp"
 
 namespace atomforge::model {
 
@@ -71,59 +72,109 @@ SeE2A::SeE2A(const nlohmann::ordered_json& config, int64_t ntypes, uint64_t seed
           if (t->defined()) t->set_requires_grad(false);
 }
 
-at::Tensor SeE2A::environment(const ModelInput& input) const {
-  const at::Tensor& rij = input.edge_vec;
-  // Padding rows are exact zeros; they are appended after the real edges (index ne).
+at::Tensor SeE2A::environment_rows(const at::Tensor& rij) const {
   const at::Tensor r2 = (rij * rij).sum(-1, true);
   const at::Tensor r = at::sqrt(r2);
   const at::Tensor u = at::clamp((r - rcut_smth_) / (rcut_ - rcut_smth_), 0.0, 1.0);
   const at::Tensor u3 = u * u * u;
   const at::Tensor w = u3 * (-6.0 * u * u + 15.0 * u - 10.0) + 1.0;
   const at::Tensor s = w / (r + env_protection_);
-  const at::Tensor rows = at::cat({s, s * rij / r}, -1);  // (ne, 4)
+  return at::cat({s, s * rij / r}, -1);  // (ne, 4)
+}
+
+at::Tensor SeE2A::environment(const ModelInput& input) const {
+  // Padding rows are exact zeros; they are appended after the real edges (index ne).
+  const at::Tensor rows = environment_rows(input.edge_vec);
   const at::Tensor padded = at::cat({rows, at::zeros({1, 4}, rows.options())}, 0);
   const int64_t natoms = input.slot_index.size(0), nnei = input.slot_index.size(1);
   return padded.index_select(0, input.slot_index.reshape({-1})).view({natoms, nnei, 4});
 }
 
-at::Tensor SeE2A::forward(const ModelInput& input) const {
-  const int64_t natoms = input.slot_index.size(0), nnei = offsets_.back();
-  const at::Tensor davg = davg_.index_select(0, input.atype);
-  const at::Tensor dstd = dstd_.index_select(0, input.atype);
-  const at::Tensor env = (environment(input) - davg) / dstd;  // (natoms, nnei, 4)
-  const int64_t m1 = neuron_.back();
+namespace {
 
-  at::Tensor t_matrix;  // (natoms, 4, m1)
-  auto accumulate = [&](at::Tensor& acc, const at::Tensor& block_env, const Mlp& net, int64_t rows) {
-    const int64_t width = block_env.size(1);
-    const at::Tensor g = net.forward(block_env.narrow(2, 0, 1).reshape({rows * width, 1})).view({rows, width, m1});
-    const at::Tensor contribution = at::bmm(block_env.transpose(1, 2), g);
-    acc = acc.defined() ? acc + contribution : contribution;
-  };
-  if (type_one_side_) {
-    for (int64_t tj = 0; tj < ntypes_; ++tj) {
-      if (sel_[tj] == 0) continue;
-      accumulate(t_matrix, env.narrow(1, offsets_[tj], sel_[tj]), embeddings_[tj], natoms);
-    }
-  } else {
-    // One embedding per (centre type, neighbour type): group the centres by type.
-    t_matrix = at::zeros({natoms, 4, m1}, env.options());
-    for (int64_t ti = 0; ti < ntypes_; ++ti) {
-      const at::Tensor centres = (input.atype == ti).nonzero().view({-1});
-      const int64_t n = centres.size(0);
-      if (n == 0) continue;
-      const at::Tensor env_i = env.index_select(0, centres);
-      at::Tensor t_i;
+// The real (non-padding) neighbour slots of a batch, centre by centre, and the order in which the
+// embedding nets see them (net by net).
+struct RealSlots {
+  at::Tensor position;           // (nr) flattened (natoms * nnei) slot positions, increasing
+  Segments segments;             // rows grouped by centre; source = row in the nets' output
+  at::Tensor net_order;          // (nr) the rows net by net
+  std::vector<int64_t> per_net;  // how many rows each net takes
+  at::Tensor padding_by_type;    // (natoms, ntypes * nnei) 1 where a centre of type ti pads slot k
+};
+
+RealSlots find_real_slots(const at::Tensor& slot_index, const at::Tensor& atype, int64_t padding_id,
+                          const std::vector<int64_t>& offsets, int64_t ntypes, bool type_one_side) {
+  const int64_t natoms = slot_index.size(0), nnei = slot_index.size(1);
+  const at::Tensor real = slot_index < padding_id;  // (natoms, nnei)
+  RealSlots out;
+  out.position = real.reshape({-1}).nonzero().view({-1});
+  const int64_t nr = out.position.size(0);
+  const at::Tensor centre = out.position.div(nnei, "floor");
+  at::Tensor block = at::empty({nnei}, at::kLong);
+  for (int64_t t = 0; t < ntypes; ++t) block.narrow(0, offsets[t], offsets[t + 1] - offsets[t]).fill_(t);
+  at::Tensor net = block.index_select(0, out.position.remainder(nnei));
+  if (!type_one_side) net = net + atype.index_select(0, centre) * ntypes;
+  const int64_t nets = type_one_side ? ntypes : ntypes * ntypes;
+  out.net_order = std::get<1>(at::sort(net, c10::optional<bool>(true), 0));
+  const at::Tensor counts = at::bincount(net, {}, nets);
+  out.per_net.assign(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + nets);
+
+  at::Tensor start = at::zeros({natoms + 1}, at::kLong);
+  start.narrow(0, 1, natoms).copy_(real.sum(1).cumsum(0));
+  out.segments = {start, centre, at::empty({nr}, at::kLong).index_copy_(0, out.net_order, at::arange(nr, at::kLong)),
+                  nr};
+
+  out.padding_by_type = at::zeros({natoms, ntypes, nnei}, at::kDouble);
+  out.padding_by_type.scatter_(1, atype.view({natoms, 1, 1}).expand({natoms, 1, nnei}),
+                               (~real).to(at::kDouble).unsqueeze(1));
+  out.padding_by_type = out.padding_by_type.view({natoms, ntypes * nnei});
+  return out;
+}
+
+}  // namespace
+
+at::Tensor SeE2A::forward(const ModelInput& input) const {
+  // The embedding nets run on the real neighbours only (about two thirds of the slots for water).
+  // A padding slot's normalised row is -davg/dstd of its (centre type, slot), whatever the atom,
+  // so the padding's share of the contraction is a per-(centre type, slot) table, summed per
+  // atom by one matrix product with the padding mask: the same sum as over the padded grid.
+  const int64_t natoms = input.slot_index.size(0), nnei = offsets_.back(), m1 = neuron_.back();
+  const RealSlots slots =
+      find_real_slots(input.slot_index, input.atype, input.edge_vec.size(0), offsets_, ntypes_, type_one_side_);
+  const at::Tensor stat_row = input.atype.index_select(0, slots.segments.centre) * nnei + slots.position.remainder(nnei);
+  const at::Tensor edges = input.slot_index.reshape({-1}).index_select(0, slots.position);
+  const at::Tensor env = (environment_rows(input.edge_vec.index_select(0, edges)) -
+                          davg_.view({-1, 4}).index_select(0, stat_row)) /
+                         dstd_.view({-1, 4}).index_select(0, stat_row);  // (nr, 4)
+
+  const at::Tensor radial = env.narrow(1, 0, 1).index_select(0, slots.net_order);
+  std::vector<at::Tensor> g;
+  int64_t begin = 0;
+  for (std::size_t n = 0; n < embeddings_.size(); ++n) {
+    const int64_t count = slots.per_net[n];
+    if (count > 0) g.push_back(embeddings_[n].forward(radial.narrow(0, begin, count)));
+    begin += count;
+  }
+  at::Tensor t_matrix = g.empty() ? at::zeros({natoms, 4, m1}, env.options())
+                                  : contract_segments(env, at::cat(g), slots.segments);  // (natoms, 4, m1)
+
+  // Padding: row -davg/dstd and its embedding, per (centre type, slot).
+  if (slots.position.size(0) < natoms * nnei) {
+    const at::Tensor pad_env = -davg_ / dstd_;  // (ntypes, nnei, 4)
+    std::vector<at::Tensor> pad_table;
+    for (int64_t ti = 0; ti < ntypes_; ++ti)
       for (int64_t tj = 0; tj < ntypes_; ++tj) {
         if (sel_[tj] == 0) continue;
-        accumulate(t_i, env_i.narrow(1, offsets_[tj], sel_[tj]), embeddings_[ti * ntypes_ + tj], n);
+        const at::Tensor rows = pad_env[ti].narrow(0, offsets_[tj], sel_[tj]);
+        const Mlp& net = embeddings_[type_one_side_ ? tj : ti * ntypes_ + tj];
+        pad_table.push_back(
+            (rows.unsqueeze(2) * net.forward(rows.narrow(1, 0, 1)).unsqueeze(1)).view({sel_[tj], 4 * m1}));
       }
-      if (t_i.defined()) t_matrix = t_matrix.index_add(0, centres, t_i);
-    }
+    t_matrix = t_matrix + at::mm(slots.padding_by_type.to(env.scalar_type()), at::cat(pad_table)).view({natoms, 4, m1});
   }
-  if (!t_matrix.defined()) t_matrix = at::zeros({natoms, 4, m1}, env.options());
+
   t_matrix = t_matrix / static_cast<double>(nnei);
-  const at::Tensor d = at::bmm(t_matrix.transpose(1, 2), t_matrix.narrow(2, 0, axis_neuron_));  // (natoms, m1, m2)
+  const at::Tensor d = small_bmm(t_matrix.transpose(1, 2), t_matrix.narrow(2, 0, axis_neuron_));  // (natoms, m1, m2)
   return d.reshape({natoms, m1 * axis_neuron_});
 }
 

@@ -1,0 +1,98 @@
+// The hand-written contractions of model/segment_contraction against libtorch's own operators
+// (index_add of outer products, bmm): values, first and second derivatives, float64 and float32.
+#include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include "model/segment_contraction.hpp"
+
+namespace atomforge::model {
+namespace {
+
+using torch::autograd::grad;
+
+void expect_close(const at::Tensor& got, const at::Tensor& want, double tolerance, const std::string& what) {
+  ASSERT_EQ(got.sizes(), want.sizes()) << what;
+  const double scale = std::max(1.0, want.abs().max().item<double>());
+  EXPECT_LE((got - want).abs().max().item<double>(), tolerance * scale) << what;
+}
+
+// f and reference take the same inputs; compares f, d(sum sin f)/dx and the gradient of the
+// squared norm of those first derivatives (second derivatives through every input).
+template <typename F, typename R>
+void expect_same_derivatives(F f, R reference, const std::vector<at::Tensor>& inputs, double tolerance) {
+  auto evaluate = [&](auto fn) {
+    std::vector<at::Tensor> x;
+    for (const auto& t : inputs) x.push_back(t.detach().clone().set_requires_grad(true));
+    const at::Tensor y = fn(x);
+    const auto first = grad({y.sin().sum()}, x, {}, /*retain_graph=*/true, /*create_graph=*/true);
+    at::Tensor norm = at::zeros({}, y.options());
+    for (const auto& d : first) norm = norm + (d * d).sum();
+    const auto second = grad({norm}, x);
+    std::vector<at::Tensor> out = {y.detach()};
+    for (const auto& d : first) out.push_back(d.detach());
+    for (const auto& d : second) out.push_back(d);
+    return out;
+  };
+  const auto got = evaluate(f), want = evaluate(reference);
+  const char* names[] = {"value", "first derivative", "second derivative"};
+  for (std::size_t k = 0; k < got.size(); ++k)
+    expect_close(got[k], want[k], tolerance, names[k == 0 ? 0 : (k <= inputs.size() ? 1 : 2)]);
+}
+
+struct Case {
+  Segments segments;
+  int64_t width, m;
+};
+
+// Centres with 0..7 rows (some empty), rows pointing at a shuffled embedding matrix.
+Case random_case(at::Generator& generator) {
+  const int64_t centres = 13, width = 4, m = 9;
+  const at::Tensor counts = at::randint(0, 8, {centres}, generator, at::kLong);
+  at::Tensor start = at::zeros({centres + 1}, at::kLong);
+  start.narrow(0, 1, centres).copy_(counts.cumsum(0));
+  const int64_t rows = start[centres].item<int64_t>();
+  const at::Tensor centre = at::repeat_interleave(at::arange(centres, at::kLong), counts);
+  return {{start, centre, at::randperm(rows, generator, at::kLong), rows}, width, m};
+}
+
+class SegmentContraction : public ::testing::TestWithParam<at::ScalarType> {};
+
+TEST_P(SegmentContraction, MatchesIndexAddOfOuterProducts) {
+  at::Generator generator = at::detail::createCPUGenerator(3);
+  const Case c = random_case(generator);
+  const int64_t rows = c.segments.centre.size(0);
+  const auto options = at::TensorOptions().dtype(GetParam());
+  const at::Tensor env = at::randn({rows, c.width}, generator, options);
+  const at::Tensor g = at::randn({rows, c.m}, generator, options);
+  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
+  expect_same_derivatives(
+      [&](const std::vector<at::Tensor>& x) { return contract_segments(x[0], x[1], c.segments); },
+      [&](const std::vector<at::Tensor>& x) {
+        const at::Tensor outer = x[0].unsqueeze(2) * x[1].index_select(0, c.segments.source).unsqueeze(1);
+        return at::zeros({c.segments.centres(), c.width, c.m}, x[0].options()).index_add(0, c.segments.centre, outer);
+      },
+      {env, g}, tolerance);
+}
+
+TEST_P(SegmentContraction, SmallBmmMatchesBmmOnStridedViews) {
+  at::Generator generator = at::detail::createCPUGenerator(5);
+  const auto options = at::TensorOptions().dtype(GetParam());
+  // As se_e2_a uses it: T^T T[:, :, :axis] with both operands views of one (B, 4, M) tensor.
+  const at::Tensor t = at::randn({6, 4, 10}, generator, options);
+  const at::Tensor u = at::randn({6, 4, 10}, generator, options);
+  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
+  auto both = [](auto product) {
+    return [product](const std::vector<at::Tensor>& x) {
+      return at::cat({product(x[0].transpose(1, 2), x[1].narrow(2, 0, 3)).reshape(-1),
+                      product(x[0], x[1].transpose(1, 2)).reshape(-1)});
+    };
+  };
+  expect_same_derivatives(both([](const at::Tensor& a, const at::Tensor& b) { return small_bmm(a, b); }),
+                          both([](const at::Tensor& a, const at::Tensor& b) { return at::bmm(a, b); }), {t, u},
+                          tolerance);
+}
+
+INSTANTIATE_TEST_SUITE_P(Precisions, SegmentContraction, ::testing::Values(at::kDouble, at::kFloat));
+
+}  // namespace
+}  // namespace atomforge::model
