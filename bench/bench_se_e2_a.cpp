@@ -34,6 +34,7 @@
 #include <torch/csrc/api/include/torch/version.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 
+#include "core/allocator.hpp"
 #include "core/config_schema.hpp"
 #include "data/system.hpp"
 #include "model/energy_model.hpp"
@@ -235,6 +236,7 @@ void report(const Options& o, const std::string& name, const Timing& t, double r
 }  // namespace
 
 int main(int argc, char** argv) {
+  atomforge::keep_freed_memory_for_reuse();  // as the atomforge command does
   const Options o = parse(argc, argv);
   at::set_num_threads(o.threads);
   at::manual_seed(0);

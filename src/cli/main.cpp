@@ -2,9 +2,11 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
+#include "core/allocator.hpp"
 #include "cli/run_command.hpp"
 
 int main(int argc, char** argv) {
+  atomforge::keep_freed_memory_for_reuse();
   CLI::App app{"atomforge: pre-train, fine-tune, distil and serve large atomic models"};
   app.require_subcommand(1);
   app.add_flag_callback("-v,--verbose", [] { atomforge::cli::set_verbose(true); }, "debug output");

@@ -66,8 +66,8 @@ at::Tensor Mlp::forward(const at::Tensor& x) const {
     const int64_t in = layer.matrix.size(0), out = layer.matrix.size(1);
     if (out == in) {
       y = y + h;
-    } else if (out == 2 * in) {
-      y = y + at::cat({h, h}, -1);
+    } else if (out == 2 * in) {  // y + [h, h] without materialising [h, h]
+      y = (y.view({-1, 2, in}) + h.unsqueeze(1)).view(y.sizes());
     }
     h = y;
   }

@@ -1,5 +1,7 @@
 #include "model/segment_contraction.hpp"
 
+#include <algorithm>
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -70,7 +72,9 @@ at::Tensor row_dot_kernel(const at::Tensor& t_in, const at::Tensor& g_in, const 
 at::Tensor row_expand_kernel(const at::Tensor& env_in, const at::Tensor& t_in, const Segments& s) {
   const at::Tensor env = env_in.contiguous(), t = t_in.contiguous();
   const int64_t width = t.size(1), m = t.size(2), rows = s.centre.size(0);
-  at::Tensor out = at::zeros({s.sources, m}, t.options());
+  // A permutation writes every output row: nothing to clear.
+  const bool every_row = s.sources == rows;
+  at::Tensor out = every_row ? at::empty({s.sources, m}, t.options()) : at::zeros({s.sources, m}, t.options());
   const int64_t* centre = s.centre.data_ptr<int64_t>();
   const int64_t* source = s.source.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "segment_row_expand", [&] {
@@ -81,6 +85,7 @@ at::Tensor row_expand_kernel(const at::Tensor& env_in, const at::Tensor& t_in, c
     at::parallel_for(0, rows, kGrain, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         scalar_t* orow = o + source[r] * m;
+        if (every_row) std::fill(orow, orow + m, scalar_t(0));
         for (int64_t c = 0; c < width; ++c) {
           const scalar_t ec = e[r * width + c];
           const scalar_t* tc = tp + (centre[r] * width + c) * m;
