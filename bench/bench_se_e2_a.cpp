@@ -23,6 +23,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <torch/csrc/api/include/torch/version.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -57,6 +59,7 @@ struct Options {
   std::string data = std::string(ATOMFORGE_SOURCE_DIR) + "/examples/data/water/data_0";
   std::string profile;  // when set, the timed runs of each mode are traced to PROFILE.MODE.json
   std::string model;    // a model section (input.json's "model") to time instead of the seed's se_e2_a
+  int64_t op_table = 0;  // when > 0, print that many (operator, input shapes) rows by time to stderr
 };
 
 [[noreturn]] void usage(int code) {
@@ -66,7 +69,9 @@ struct Options {
                "                     [--profile PREFIX]  (libtorch profiler trace of the timed runs, PREFIX.MODE.json;\n"
                "                                          summarise with bench/profile_summary.py)\n"
                "                     [--model FILE]      (a model section as in input.json, e.g. bench/models/*.json;\n"
-               "                                          default: the seed's se_e2_a water model)\n");
+               "                                          default: the seed's se_e2_a water model)\n"
+               "                     [--op-table N]      (the N (operator, input shapes) pairs that took longest in the\n"
+               "                                          timed runs, inclusive of nested operators, on stderr)\n");
   std::exit(code);
 }
 
@@ -86,6 +91,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--data") o.data = v;
     else if (a == "--profile") o.profile = v;
     else if (a == "--model") o.model = v;
+    else if (a == "--op-table") o.op_table = std::stoll(v);
     else usage(2);
   }
   if (o.steps < 1 || o.warmup < 0 || o.threads < 1) usage(2);
@@ -175,6 +181,34 @@ struct Timing {
   }
 };
 
+// Operators of the timed runs with their input shapes, longest total time first (inclusive of the
+// operators they call): which tensor sizes an optimisation should target.
+void print_op_table(const torch::autograd::profiler::thread_event_lists& threads, int64_t rows) {
+  using torch::autograd::profiler::EventKind;
+  using torch::autograd::profiler::LegacyEvent;
+  std::map<std::string, std::pair<double, int64_t>> total;  // milliseconds, calls
+  for (const auto& events : threads) {
+    std::vector<const LegacyEvent*> open;
+    for (const auto& e : events) {
+      if (e.kind() == EventKind::PushRange) {
+        open.push_back(&e);
+      } else if (e.kind() == EventKind::PopRange && !open.empty()) {
+        const LegacyEvent* begin = open.back();
+        open.pop_back();
+        std::string key = begin->name();
+        for (const auto& shape : begin->shapes()) key += fmt::format(" [{}]", fmt::join(shape, ","));
+        total[key].first += begin->cpuElapsedUs(e) / 1e3;
+        total[key].second += 1;
+      }
+    }
+  }
+  std::vector<std::pair<double, std::string>> sorted;
+  for (const auto& [key, value] : total) sorted.push_back({value.first, fmt::format("{} x{}", key, value.second)});
+  std::sort(sorted.rbegin(), sorted.rend());
+  for (std::size_t k = 0; k < std::min<std::size_t>(static_cast<std::size_t>(rows), sorted.size()); ++k)
+    std::cerr << fmt::format("{:9.1f} ms  {}\n", sorted[k].first, sorted[k].second);
+}
+
 // Runs `body(i)` warmup times untimed, then steps times timed; i counts all calls. With
 // --profile the timed runs are also traced (the profiler's overhead is in their times then).
 Timing measure(const Options& o, const std::string& name, const std::function<void(int64_t)>& body) {
@@ -183,6 +217,10 @@ Timing measure(const Options& o, const std::string& name, const std::function<vo
   std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
   if (!o.profile.empty())
     profile = std::make_unique<torch::autograd::profiler::RecordProfile>(o.profile + "." + name + ".json");
+  namespace prof = torch::autograd::profiler;
+  if (o.op_table > 0)
+    prof::enableProfilerLegacy(torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU,
+                                                                     /*report_input_shapes=*/true));
   Timing t;
   const CpuSnapshot before = cpu_snapshot();
   const auto start = std::chrono::steady_clock::now();
@@ -192,6 +230,7 @@ Timing measure(const Options& o, const std::string& name, const std::function<vo
     t.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   const CpuSnapshot after = cpu_snapshot();
+  if (o.op_table > 0) print_op_table(prof::disableProfilerLegacy(), o.op_table);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double ncpu = (after.total - before.total) / std::max(wall, 1e-9);  // online CPUs
   const double own = after.own - before.own;

@@ -92,13 +92,14 @@ at::Tensor SeE2A::environment(const ModelInput& input) const {
 
 namespace {
 
-// The real (non-padding) neighbour slots of a batch, centre by centre, and the order in which the
-// embedding nets see them (net by net).
+// The real (non-padding) neighbour slots of a batch, net by net (each embedding net's rows
+// together, so that no net's output has to be copied into a shared matrix), centre by centre
+// within a net.
 struct RealSlots {
-  at::Tensor position;           // (nr) flattened (natoms * nnei) slot positions, increasing
-  Segments segments;             // rows grouped by centre; source = row in the nets' output
-  at::Tensor net_order;          // (nr) the rows net by net
-  std::vector<int64_t> per_net;  // how many rows each net takes
+  at::Tensor position;           // (nr) flattened (natoms * nnei) slot positions
+  at::Tensor centre;             // (nr)
+  std::vector<int64_t> begin;    // each net's first row
+  std::vector<Segments> by_net;  // each net's rows grouped by centre
   at::Tensor padding_by_type;    // (natoms, ntypes * nnei) 1 where a centre of type ti pads slot k
 };
 
@@ -106,23 +107,27 @@ RealSlots find_real_slots(const at::Tensor& slot_index, const at::Tensor& atype,
                           const std::vector<int64_t>& offsets, int64_t ntypes, bool type_one_side) {
   const int64_t natoms = slot_index.size(0), nnei = slot_index.size(1);
   const at::Tensor real = slot_index < padding_id;  // (natoms, nnei)
-  RealSlots out;
-  out.position = real.reshape({-1}).nonzero().view({-1});
-  const int64_t nr = out.position.size(0);
-  const at::Tensor centre = out.position.div(nnei, "floor");
+  const at::Tensor atom_major = real.reshape({-1}).nonzero().view({-1});
   at::Tensor block = at::empty({nnei}, at::kLong);
   for (int64_t t = 0; t < ntypes; ++t) block.narrow(0, offsets[t], offsets[t + 1] - offsets[t]).fill_(t);
-  at::Tensor net = block.index_select(0, out.position.remainder(nnei));
-  if (!type_one_side) net = net + atype.index_select(0, centre) * ntypes;
+  at::Tensor net = block.index_select(0, atom_major.remainder(nnei));
+  if (!type_one_side) net = net + atype.index_select(0, atom_major.div(nnei, "floor")) * ntypes;
   const int64_t nets = type_one_side ? ntypes : ntypes * ntypes;
-  out.net_order = std::get<1>(at::sort(net, c10::optional<bool>(true), 0));
-  const at::Tensor counts = at::bincount(net, {}, nets);
-  out.per_net.assign(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + nets);
 
-  at::Tensor start = at::zeros({natoms + 1}, at::kLong);
-  start.narrow(0, 1, natoms).copy_(real.sum(1).cumsum(0));
-  out.segments = {start, centre, at::empty({nr}, at::kLong).index_copy_(0, out.net_order, at::arange(nr, at::kLong)),
-                  nr};
+  RealSlots out;
+  out.position = atom_major.index_select(0, std::get<1>(at::sort(net, c10::optional<bool>(true), 0)));
+  out.centre = out.position.div(nnei, "floor");
+  const at::Tensor counts = at::bincount(net, {}, nets);
+  int64_t begin = 0;
+  for (int64_t n = 0; n < nets; ++n) {
+    const int64_t count = counts[n].item<int64_t>();
+    const at::Tensor centre = out.centre.narrow(0, begin, count);
+    at::Tensor start = at::zeros({natoms + 1}, at::kLong);
+    start.narrow(0, 1, natoms).copy_(at::bincount(centre, {}, natoms).cumsum(0));
+    out.begin.push_back(begin);
+    out.by_net.push_back({start, centre, at::arange(count, at::kLong), count});
+    begin += count;
+  }
 
   out.padding_by_type = at::zeros({natoms, ntypes, nnei}, at::kDouble);
   out.padding_by_type.scatter_(1, atype.view({natoms, 1, 1}).expand({natoms, 1, nnei}),
@@ -141,22 +146,19 @@ at::Tensor SeE2A::forward(const ModelInput& input) const {
   const int64_t natoms = input.slot_index.size(0), nnei = offsets_.back(), m1 = neuron_.back();
   const RealSlots slots =
       find_real_slots(input.slot_index, input.atype, input.edge_vec.size(0), offsets_, ntypes_, type_one_side_);
-  const at::Tensor stat_row = input.atype.index_select(0, slots.segments.centre) * nnei + slots.position.remainder(nnei);
+  const at::Tensor stat_row = input.atype.index_select(0, slots.centre) * nnei + slots.position.remainder(nnei);
   const at::Tensor edges = input.slot_index.reshape({-1}).index_select(0, slots.position);
   const at::Tensor env = (environment_rows(input.edge_vec.index_select(0, edges)) -
                           davg_.view({-1, 4}).index_select(0, stat_row)) /
                          dstd_.view({-1, 4}).index_select(0, stat_row);  // (nr, 4)
 
-  const at::Tensor radial = env.narrow(1, 0, 1).index_select(0, slots.net_order);
-  std::vector<at::Tensor> g;
-  int64_t begin = 0;
+  at::Tensor t_matrix = at::zeros({natoms, 4, m1}, env.options());
   for (std::size_t n = 0; n < embeddings_.size(); ++n) {
-    const int64_t count = slots.per_net[n];
-    if (count > 0) g.push_back(embeddings_[n].forward(radial.narrow(0, begin, count)));
-    begin += count;
+    const Segments& rows = slots.by_net[n];
+    if (rows.sources == 0) continue;
+    const at::Tensor env_n = env.narrow(0, slots.begin[n], rows.sources);
+    t_matrix = t_matrix + contract_segments(env_n, embeddings_[n].forward(env_n.narrow(1, 0, 1)), rows);
   }
-  at::Tensor t_matrix = g.empty() ? at::zeros({natoms, 4, m1}, env.options())
-                                  : contract_segments(env, at::cat(g), slots.segments);  // (natoms, 4, m1)
 
   // Padding: row -davg/dstd and its embedding, per (centre type, slot).
   if (slots.position.size(0) < natoms * nnei) {
