@@ -1,4 +1,5 @@
 // The atomforge command: one sub-command per verb, each in its own file.
+#include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
@@ -10,6 +11,11 @@ int main(int argc, char** argv) {
   CLI::App app{"atomforge: pre-train, fine-tune, distil and serve large atomic models"};
   app.require_subcommand(1);
   app.add_flag_callback("-v,--verbose", [] { atomforge::cli::set_verbose(true); }, "debug output");
+  app.add_option_function<int>(
+         "--threads", [](int n) { at::set_num_threads(n); },
+         "intra-op threads of every verb (default: OMP_NUM_THREADS, else all cores; training.num_threads, when set, "
+         "wins for train)")
+      ->check(CLI::Range(1, 4096));
   atomforge::cli::add_train_command(app);
   atomforge::cli::add_test_command(app);
   atomforge::cli::add_show_command(app);

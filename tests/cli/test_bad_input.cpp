@@ -57,6 +57,14 @@ TEST_F(BadInput, CorruptNpy) {
   expect_failure({"coord.npy", "truncated"});
 }
 
+TEST_F(BadInput, ThreadCountBelowOne) {
+  write_text(dir / "input.json", input.dump(2));
+  const Result r = run("--threads 0 train " + (dir / "input.json") + " -o " + (dir / "out"));
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("--threads"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir.path / "out"));
+}
+
 TEST_F(BadInput, InvalidJson) {
   write_text(dir / "input.json", "{\"model\": ");
   const Result r = run("train " + (dir / "input.json") + " -o " + (dir / "out"));

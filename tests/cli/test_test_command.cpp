@@ -30,7 +30,9 @@ TEST(TestCommand, MetricsMatchIndependentComputation) {
   auto input = small_water_input({bundled("water/data_0")}, {bundled("water/data_3")});
   input["training"]["numb_steps"] = 10;
   write_text(dir / "input.json", input.dump());
-  ASSERT_EQ(run("train " + (dir / "input.json") + " -o " + (dir / "out")).code, 0);
+  const Result trained = run("--threads 1 train " + (dir / "input.json") + " -o " + (dir / "out"));
+  ASSERT_EQ(trained.code, 0) << trained.output;
+  EXPECT_NE(trained.output.find(", 1 threads"), std::string::npos) << "the global --threads flag: " << trained.output;
 
   const Result r = run("test -m " + (dir / "out/model.ckpt.pt") + " -s " + bundled("water/data_3") + " -n 5 -d " +
                        (dir / "pred"));
