@@ -65,7 +65,8 @@ struct Options {
 [[noreturn]] void usage(int code) {
   std::fprintf(code == 0 ? stdout : stderr,
                "usage: bench_se_e2_a [--steps N] [--warmup N] [--threads N] [--precision float64|float32]\n"
-               "                     [--mode all|train|prepare|infer] [--format json|markdown] [--data DIR]\n"
+               "                     [--mode all|train|prepare|infer|peak] [--format json|markdown] [--data DIR]\n"
+               "                     (peak: the matrix-product rate of a 2048 x 2048 product, the cores' practical peak)\n"
                "                     [--profile PREFIX]  (libtorch profiler trace of the timed runs, PREFIX.MODE.json;\n"
                "                                          summarise with bench/profile_summary.py)\n"
                "                     [--model FILE]      (a model section as in input.json, e.g. bench/models/*.json;\n"
@@ -96,7 +97,7 @@ Options parse(int argc, char** argv) {
   }
   if (o.steps < 1 || o.warmup < 0 || o.threads < 1) usage(2);
   if (o.precision != "float64" && o.precision != "float32") usage(2);
-  if (o.mode != "all" && o.mode != "train" && o.mode != "prepare" && o.mode != "infer") usage(2);
+  if (o.mode != "all" && o.mode != "train" && o.mode != "prepare" && o.mode != "infer" && o.mode != "peak") usage(2);
   if (o.format != "json" && o.format != "markdown") usage(2);
   return o;
 }
@@ -240,8 +241,27 @@ Timing measure(const Options& o, const std::string& name, const std::function<vo
   return t;
 }
 
+// Multiply-adds of one forward evaluation of the seed's se_e2_a model: embedding nets on the
+// real neighbours, the contraction T = R^T G, D = T^T T<, and the fitting nets; what the model
+// must compute, not what an implementation spends (padding, copies).
+double seed_forward_macs(int64_t natoms, int64_t real_neighbours) {
+  const json m = model_config("float64");
+  const auto neuron = m["descriptor"]["neuron"].get<std::vector<int64_t>>();
+  const auto fitting = m["fitting_net"]["neuron"].get<std::vector<int64_t>>();
+  const int64_t m1 = neuron.back(), m2 = m["descriptor"]["axis_neuron"].get<int64_t>();
+  double per_neighbour = 0, per_atom = 0;
+  int64_t in = 1;
+  for (int64_t width : neuron) per_neighbour += static_cast<double>(in * width), in = width;
+  per_neighbour += 4.0 * static_cast<double>(m1);
+  per_atom += 4.0 * static_cast<double>(m1 * m2);
+  in = m1 * m2;
+  for (int64_t width : fitting) per_atom += static_cast<double>(in * width), in = width;
+  per_atom += static_cast<double>(in);
+  return per_neighbour * static_cast<double>(real_neighbours) + per_atom * static_cast<double>(natoms);
+}
+
 void report(const Options& o, const std::string& name, const Timing& t, double rss_before_mb, int64_t natoms,
-            int64_t edges, int64_t parameters) {
+            int64_t edges, int64_t parameters, double forward_macs = 0) {
   const double median = t.median();
   if (o.format == "markdown") {
     std::cout << fmt::format("| {} | {} | {} | {:.4f} | {:.4f} | {:.4f} | {:.2f} | {:.0f} |\n", name, o.precision,
@@ -269,6 +289,7 @@ void report(const Options& o, const std::string& name, const Timing& t, double r
             {"own_cpus", t.own_cpus},
             {"others_cpus", t.others_cpus},
             {"torch_version", TORCH_VERSION}};
+  if (forward_macs > 0) j["forward_macs"] = forward_macs;
   std::cout << j.dump() << std::endl;
 }
 
@@ -279,6 +300,19 @@ int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   at::set_num_threads(o.threads);
   at::manual_seed(0);
+  if (o.mode == "peak") {
+    constexpr int64_t n = 2048;
+    const auto options = at::TensorOptions().dtype(o.precision == "float32" ? at::kFloat : at::kDouble);
+    const at::Tensor a = at::randn({n, n}, options), b = at::randn({n, n}, options);
+    at::Tensor c = at::empty({n, n}, options);
+    const Timing t = measure(o, "peak", [&](int64_t) { at::mm_out(c, a, b); });
+    std::cout << json({{"bench", "peak"}, {"precision", o.precision}, {"threads", o.threads},
+                       {"median_s", t.median()}, {"gflops", 2.0 * n * n * n / t.median() / 1e9},
+                       {"others_cpus", t.others_cpus}})
+                     .dump()
+              << std::endl;
+    return 0;
+  }
 
   const data::System system = data::read_deepmd_system(o.data);
   const int64_t nframes = system.nframes;
@@ -305,6 +339,8 @@ int main(int argc, char** argv) {
   const auto frame = [&](int64_t i) { return std::vector<int64_t>{i % nframes}; };
   const model::ModelInput probe = model.prepare(system, {0});
   const int64_t edges = probe.edge_vec.size(0);
+  const double forward_macs =
+      o.model.empty() ? seed_forward_macs(system.natoms(), (probe.slot_index < edges).sum().item<int64_t>()) : 0.0;
   if (probe.truncated_centres > 0)
     std::cerr << fmt::format("note: {} centres have more neighbours than sel allows\n", probe.truncated_centres);
 
@@ -327,7 +363,7 @@ int main(int argc, char** argv) {
       const model::Prediction p = model.evaluate(model.prepare(system, frame(i)), false);
       (void)p.force.data_ptr();
     });
-    report(o, "infer", t, rss, system.natoms(), edges, model.parameters().parameter_count());
+    report(o, "infer", t, rss, system.natoms(), edges, model.parameters().parameter_count(), forward_macs);
   }
   if (o.mode == "all" || o.mode == "train") {
     const double rss = current_rss_mb();
@@ -339,7 +375,7 @@ int main(int argc, char** argv) {
       value.loss.backward();
       adam.step(lr);
     });
-    report(o, "train", t, rss, system.natoms(), edges, model.parameters().parameter_count());
+    report(o, "train", t, rss, system.natoms(), edges, model.parameters().parameter_count(), forward_macs);
   }
   return 0;
 }

@@ -60,6 +60,9 @@ for config in "${CONFIGS[@]}"; do
   for mode in train prepare infer; do run "$label" "$precision" "$threads" "$mode" "${envs[@]}"; done
 done
 
+# The cores' practical peak: a large matrix product with OpenBLAS on as many threads.
+for threads in 1 2; do run "system BLAS" float64 "$threads" peak OPENBLAS_NUM_THREADS="$threads"; done
+
 # Which libblas.so.3 libtorch loads (Debian's libtorch uses the libblas.so.3 alternative).
 blas_of() { env "$@" ldd "$BIN" | awk '/libblas\.so\.3/ {print $3}' | xargs -r readlink -f; }
 blas_pkg() { dpkg -S "$1" 2>/dev/null | cut -d: -f1 | head -1 || true; }
@@ -84,7 +87,7 @@ for r in rows:
 keys = []
 for r in rows:
     k = (r["label"], r["precision"], r["threads"])
-    if k not in keys:
+    if r["bench"] != "peak" and k not in keys:
         keys.append(k)
 
 def blas_name(label):
@@ -148,8 +151,34 @@ for k in keys:
     during = max(r["others_cpus"] for r in (t, p, i) if r)
     cells += [f"{busy * ncpu / 100:.2f} / {during:.2f}"]
     w("| " + " | ".join(cells) + " |")
+w("| atomforge before this optimisation, **quoted from this script's run at commit a7f3060e60d2** "
+  "(2026-12-02 00:26 UTC, same machine) | system `libblas.so.3` (libopenblas0-pthread) | float64 | 2 | 0.276 | 3.62 | "
+  "0.209-0.320 | 1.2 | 0.125 | 7.99 | 594 / 366 | 0.00 / 0.12 |")
 w("| DeePMD-kit PyTorch backend, **quoted from issue 7, not measured by us** (Debian 12, 2 cores, "
   "Debian torch 1.13, 2026-11-23) | ? | float64 | 2 | 0.72 | 1.39 | - | - | ~0.5 | ~2 | 0.85 GB peak | - |")
+w("")
+w("## Against the FLOP bound")
+w("")
+w("The model's own work per frame (`forward_macs`, counted by `bench_se_e2_a`: embedding nets on the real "
+  "neighbours, the contraction R^T G, D = T^T T<, the fitting nets; no padding) and a training step's: the "
+  "forward pass, the force pass (about one forward's multiply-adds) and the loss's backward through both "
+  "(about four), 6 forwards in all, 2 flops per multiply-add. The peak is a 2048 x 2048 float64 matrix "
+  "product through the same libtorch and OpenBLAS with as many threads (`--mode peak`, OPENBLAS_NUM_THREADS "
+  "= threads): what the cores sustain in the best case.")
+w("")
+w("| threads | forward multiply-adds | training step GFLOP | peak GFLOP/s | bound s/step | measured s/step | measured / bound | inference bound s/frame (2 forwards) | measured s/frame | measured / bound |")
+w("|---|---|---|---|---|---|---|---|---|---|")
+for threads in (1, 2):
+    peak = by.get(("system BLAS", "float64", threads, "peak"))
+    t = by.get(("system BLAS", "float64", threads, "train")); i = by.get(("system BLAS", "float64", threads, "infer"))
+    if not (peak and t and i and t.get("forward_macs")):
+        continue
+    macs = t["forward_macs"]
+    train_flop, infer_flop = 6 * 2 * macs, 2 * 2 * macs
+    train_bound, infer_bound = train_flop / (peak["gflops"] * 1e9), infer_flop / (peak["gflops"] * 1e9)
+    w(f"| {threads} | {macs / 1e6:.0f} M | {train_flop / 1e9:.2f} | {peak['gflops']:.1f} | {train_bound:.3f} | "
+      f"{t['median_s']:.3f} | {t['median_s'] / train_bound:.1f} | {infer_bound:.3f} | {i['median_s']:.3f} | "
+      f"{i['median_s'] / infer_bound:.1f} |")
 w("")
 w("\"Other load\" is how many CPUs other processes kept busy, in the second before a run (all processes, "
   "the runs were started when it was low if WAIT_IDLE allowed) and on average during its timed steps "
