@@ -1,6 +1,7 @@
 #include "model/dimenet.hpp"
 
 #include "core/error.hpp"
+#include "model/gather_scatter.hpp"
 #include "model/radial_basis.hpp"
 
 namespace atomforge::model {
@@ -88,9 +89,9 @@ at::Tensor DimeNet::interact(const Interaction& block, const at::Tensor& message
   // summed onto the edge ji they lead into.
   at::Tensor x_kj = swish(block.kj.forward(message)) * block.rbf_up.forward(block.rbf_down.forward(rbf));
   x_kj = swish(block.down.forward(x_kj));
-  const at::Tensor per_triplet = part.enter(x_kj).index_select(0, triplets.kj) *
-                                 block.sbf_up.entered(part).forward(block.sbf_down.entered(part).forward(triplets.sbf));
-  x_kj = part.leave(at::zeros({message.size(0), per_triplet.size(1)}, message.options()).index_add(0, triplets.ji, per_triplet));
+  const at::Tensor angular_gate =
+      block.sbf_up.entered(part).forward(block.sbf_down.entered(part).forward(triplets.sbf));
+  x_kj = part.leave(gather_multiply_scatter(part.enter(x_kj), angular_gate, triplets.pairs));
   x_kj = swish(block.up.forward(x_kj));
 
   at::Tensor h = x_ji + x_kj;
@@ -112,8 +113,10 @@ at::Tensor DimeNet::forward(const ModelInput& input) const {
   static const GraphPartition whole;
   const GraphPartition& part = input.partition ? *input.partition : whole;
   const auto mine = part.share(input.triplet_kj.size(0));
+  const int64_t nedges = rij.size(0);
   Triplets triplets{input.triplet_kj.narrow(0, mine.begin, mine.count), input.triplet_ji.narrow(0, mine.begin, mine.count),
-                    {}};
+                    {}, {}};
+  triplets.pairs = make_row_pairs(triplets.kj, triplets.ji, nedges, nedges);
   const at::Tensor rij_in = part.enter(rij), r_in = part.enter(r);
   // Angle at j between j -> i (-r_ji) and j -> k (r_kj).
   const at::Tensor r_ji = rij_in.index_select(0, triplets.ji), r_kj = rij_in.index_select(0, triplets.kj);

@@ -12,6 +12,7 @@
 #include "core/config_schema.hpp"
 #include "model/descriptor.hpp"
 #include "model/element_embedding.hpp"
+#include "model/gather_scatter.hpp"
 #include "model/linear.hpp"
 
 namespace atomforge::model {
@@ -54,6 +55,7 @@ class DimeNet : public Descriptor {
   // without graph parallelism); edge messages are whole on every rank.
   struct Triplets {
     at::Tensor kj, ji, sbf;
+    RowPairs pairs;  // edge kj -> edge ji, for the triplet sum
   };
   at::Tensor interact(const Interaction& block, const at::Tensor& message, const at::Tensor& rbf,
                       const Triplets& triplets, const GraphPartition& part) const;

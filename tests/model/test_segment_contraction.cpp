@@ -1,8 +1,10 @@
-// The hand-written contractions of model/segment_contraction against libtorch's own operators
-// (index_add of outer products, bmm): values, first and second derivatives, float64 and float32.
+// The hand-written contractions of model/segment_contraction and model/gather_scatter against
+// libtorch's own operators (index_select, index_add, bmm): values, first and second derivatives,
+// float64 and float32.
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include "model/gather_scatter.hpp"
 #include "model/segment_contraction.hpp"
 
 namespace atomforge::model {
@@ -90,6 +92,25 @@ TEST_P(SegmentContraction, SmallBmmMatchesBmmOnStridedViews) {
   expect_same_derivatives(both([](const at::Tensor& a, const at::Tensor& b) { return small_bmm(a, b); }),
                           both([](const at::Tensor& a, const at::Tensor& b) { return at::bmm(a, b); }), {t, u},
                           tolerance);
+}
+
+TEST_P(SegmentContraction, GatherMultiplyScatterMatchesIndexAdd) {
+  at::Generator generator = at::detail::createCPUGenerator(9);
+  const auto options = at::TensorOptions().dtype(GetParam());
+  // Rows of two tables of different sizes joined by random pairs (repeats, and rows no pair names).
+  const int64_t from_rows = 11, to_rows = 7, pairs = 40, width = 5;
+  const at::Tensor from = at::randint(0, from_rows - 2, {pairs}, generator, at::kLong);
+  const at::Tensor to = at::randint(0, to_rows - 1, {pairs}, generator, at::kLong);
+  const model::RowPairs relation = model::make_row_pairs(from, to, from_rows, to_rows);
+  const at::Tensor a = at::randn({from_rows, width}, generator, options);
+  const at::Tensor w = at::randn({pairs, width}, generator, options);
+  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
+  expect_same_derivatives(
+      [&](const std::vector<at::Tensor>& x) { return gather_multiply_scatter(x[0], x[1], relation); },
+      [&](const std::vector<at::Tensor>& x) {
+        return at::zeros({to_rows, width}, x[0].options()).index_add(0, to, x[0].index_select(0, from) * x[1]);
+      },
+      {a, w}, tolerance);
 }
 
 INSTANTIATE_TEST_SUITE_P(Precisions, SegmentContraction, ::testing::Values(at::kDouble, at::kFloat));

@@ -1,0 +1,29 @@
+#pragma once
+// DimeNet's triplet sum, out[ji[t]] += a[kj[t]] * w[t], as one loop instead of an index_select,
+// a product and an index_add over (triplets x width) tensors: those intermediates (and their
+// derivatives, twice over in force training) were most of a water step's time and memory.
+// Differentiable to any order: the derivatives are the same kind of sum, with the two index
+// sides swapped, or a product of two gathered rows, whose derivatives are such sums again.
+#include <array>
+#include <cstdint>
+
+#include <ATen/ATen.h>
+
+namespace atomforge::model {
+
+// A relation between rows of two tables: pair t joins row index[0][t] of one ("from") to row
+// index[1][t] of the other ("to").
+struct RowPairs {
+  std::array<at::Tensor, 2> index;  // (pairs) int64 each
+  std::array<int64_t, 2> rows{0, 0};  // the sizes of the two tables
+  // The pairs grouped by their row on each side: pairs order[s][start[s][r]] .. order[s][start[s][r+1]-1]
+  // have row r on side s.
+  std::array<at::Tensor, 2> order, start;
+  int64_t size() const { return index[0].size(0); }
+};
+RowPairs make_row_pairs(const at::Tensor& from, const at::Tensor& to, int64_t from_rows, int64_t to_rows);
+
+// out (to_rows, C): out[to[t]] += a[from[t]] * w[t], for a (from_rows, C) and w (pairs, C).
+at::Tensor gather_multiply_scatter(const at::Tensor& a, const at::Tensor& w, const RowPairs& pairs);
+
+}  // namespace atomforge::model
