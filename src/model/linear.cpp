@@ -28,6 +28,5 @@ Linear Linear::entered(const GraphPartition& partition) const {
   return copy;
 }
 
-at::Tensor swish(const at::Tensor& x) { return x * at::sigmoid(x); }
 
 }  // namespace atomforge::model

@@ -25,7 +25,7 @@ class Linear {
   at::Tensor matrix_, bias_;
 };
 
-// x * sigmoid(x), written out so that its double backward is plain autograd.
+// x * sigmoid(x) (SiLU), one element-wise pass in value and in each derivative (swish.cpp).
 at::Tensor swish(const at::Tensor& x);
 
 }  // namespace atomforge::model
