@@ -1,9 +1,11 @@
 #include "pair_atomforge.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "atom.h"
 #include "comm.h"
+#include "domain.h"
 #include "error.h"
 #include "force.h"
 #include "memory.h"
@@ -49,12 +51,12 @@ void PairAtomforge::settings(int narg, char **arg) {
   model_ = af_model_load(arg[0], narg == 3 ? arg[2] : nullptr);
   if (model_ == nullptr) error->all(FLERR, std::string("pair_style atomforge: out of memory"));
   if (!af_model_ok(model_)) error->all(FLERR, std::string("pair_style atomforge: ") + af_model_error(model_));
-  cutoff_ = af_model_receptive_field(model_);
   if (comm->me == 0) {
     std::string types;
     for (int t = 0; t < af_model_ntypes(model_); ++t) types += std::string(" ") + af_model_type_name(model_, t);
     utils::logmesg(lmp, "atomforge: model " + std::string(arg[0]) + ", head '" + af_model_head(model_) +
-                            "', types" + types + ", cut-off " + std::to_string(cutoff_) + " A\n");
+                            "', types" + types + ", cut-off " + std::to_string(af_model_cutoff(model_)) +
+                            " A, receptive field " + std::to_string(af_model_receptive_field(model_)) + " A\n");
   }
 }
 
@@ -83,35 +85,70 @@ void PairAtomforge::init_style() {
   // Ghost forces must be summed onto their owners.
   if (force->newton_pair == 0) error->all(FLERR, std::string("Pair style atomforge requires newton pair on"));
   if (std::strcmp(update->unit_style, "metal") != 0) error->all(FLERR, std::string("Pair style atomforge requires units metal"));
+  // A message-passing model needs ghosts as deep as its receptive field, thousands of them for a
+  // small periodic box, all of them graph nodes. On one rank with a fully periodic box the model
+  // builds the periodic images itself from the owned atoms and the box instead. One-hop models
+  // (se_e2_a) take that path too: same results, not slower (README.md).
+  const bool periodic = domain->xperiodic && domain->yperiodic && domain->zperiodic;
+  const bool whole_box = comm->nprocs == 1 && periodic;
+  if (comm->me == 0 && (whole_box != whole_box_ || !path_logged_))
+    utils::logmesg(lmp, whole_box ? std::string("atomforge: whole periodic box per step (one rank), ghost cut-off = "
+                                                "model cut-off\n")
+                                  : std::string("atomforge: owned and ghost atoms per rank, ghost cut-off = receptive "
+                                                "field\n"));
+  whole_box_ = whole_box;
+  path_logged_ = true;
   // The default half list is requested but not used: the model finds its neighbours itself among
-  // the owned and ghost atoms. What matters is the ghost cut-off, from init_one.
+  // the owned and ghost atoms (or periodic images). What matters is the ghost cut-off, from init_one.
   Pair::init_style();
 }
 
-double PairAtomforge::init_one(int, int) { return cutoff_; }
+double PairAtomforge::init_one(int, int) {
+  return whole_box_ ? af_model_cutoff(model_) : af_model_receptive_field(model_);
+}
 
-void PairAtomforge::compute(int eflag, int vflag) {
-  ev_init(eflag, vflag);
-  const int nlocal = atom->nlocal, nall = atom->nlocal + atom->nghost;
-  double **x = atom->x, **f = atom->f;
+void PairAtomforge::compute_model(int n, int nlocal, double &energy, double virial9[9]) {
+  double **x = atom->x;
   const int *type = atom->type;
-
-  coord_.resize(3 * static_cast<std::size_t>(nall));
-  types_.resize(nall);
-  force_.resize(3 * static_cast<std::size_t>(nall));
+  coord_.resize(3 * static_cast<std::size_t>(n));
+  types_.resize(n);
+  force_.resize(3 * static_cast<std::size_t>(n));
   atom_energy_.resize(eflag_atom ? nlocal : 0);
-  atom_virial_.resize(vflag_atom ? 9 * static_cast<std::size_t>(nall) : 0);
-  for (int i = 0; i < nall; ++i) {
+  atom_virial_.resize(vflag_atom ? 9 * static_cast<std::size_t>(n) : 0);
+  for (int i = 0; i < n; ++i) {
     for (int k = 0; k < 3; ++k) coord_[3 * i + k] = x[i][k];
     types_[i] = model_type_[type[i]];
   }
-  double energy = 0.0, v[9];
-  if (af_model_compute_local(model_, nall, nlocal, coord_.data(), types_.data(), &energy, force_.data(), v,
-                             eflag_atom ? atom_energy_.data() : nullptr,
-                             vflag_atom ? atom_virial_.data() : nullptr) != AF_OK)
-    error->one(FLERR, std::string("pair atomforge: ") + af_model_error(model_));
+  double *atom_energy = eflag_atom ? atom_energy_.data() : nullptr;
+  double *atom_virial = vflag_atom ? atom_virial_.data() : nullptr;
+  int code = AF_OK;
+  if (!whole_box_) {
+    code = af_model_compute_local(model_, n, nlocal, coord_.data(), types_.data(), &energy, force_.data(), virial9,
+                                  atom_energy, atom_virial);
+  } else if (n > 0) {
+    // LAMMPS' (restricted triclinic) box h = (xprd, yprd, zprd, yz, xz, xy) has the cell rows
+    // a = (xprd, 0, 0), b = (xy, yprd, 0), c = (xz, yz, zprd); tilts are 0 for orthogonal boxes.
+    const double *h = domain->h;
+    const double box[9] = {h[0], 0.0, 0.0, h[5], h[1], 0.0, h[4], h[3], h[2]};
+    code = af_model_compute_atomic(model_, n, coord_.data(), types_.data(), box, &energy, force_.data(), virial9,
+                                   atom_energy, atom_virial);
+  } else {  // an empty box
+    energy = 0.0;
+    std::fill(virial9, virial9 + 9, 0.0);
+  }
+  if (code != AF_OK) error->one(FLERR, std::string("pair atomforge: ") + af_model_error(model_));
+}
 
-  for (int i = 0; i < nall; ++i)
+void PairAtomforge::compute(int eflag, int vflag) {
+  ev_init(eflag, vflag);
+  const int nlocal = atom->nlocal;
+  // Whole box: the model's atoms are the owned ones (forces on ghosts stay 0); domain: all.
+  const int n = whole_box_ ? nlocal : nlocal + atom->nghost;
+  double **f = atom->f;
+  double energy = 0.0, v[9];
+  compute_model(n, nlocal, energy, v);
+
+  for (int i = 0; i < n; ++i)
     for (int k = 0; k < 3; ++k) f[i][k] += force_[3 * i + k];
   if (eflag_global) eng_vdwl += energy;
   // Ours is row-major W[a][b] = sum F_a r_b; LAMMPS' order is xx yy zz xy xz yz with
@@ -122,6 +159,6 @@ void PairAtomforge::compute(int eflag, int vflag) {
   if (eflag_atom)
     for (int i = 0; i < nlocal; ++i) eatom[i] += atom_energy_[i];
   if (vflag_atom)
-    for (int i = 0; i < nall; ++i)
+    for (int i = 0; i < n; ++i)
       for (int c = 0; c < 6; ++c) vatom[i][c] += atom_virial_[9 * i + kLammpsOrder[c]];
 }

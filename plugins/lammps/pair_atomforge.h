@@ -4,8 +4,13 @@
 //   pair_style atomforge model.pth [head NAME]
 //   pair_coeff * * O H          # the model element of each LAMMPS atom type, in type order
 //
-// Each rank hands its owned and ghost atoms to af_model_compute_local; ghost forces and per-atom
-// virials go back to their owners by LAMMPS' reverse communication, so newton_pair must be on.
+// Two ways to compute (README.md, "How it computes"):
+// - whole box: one MPI rank and a box periodic in x, y and z: the owned atoms and the box go to
+//   af_model_compute_atomic, which builds the periodic images itself; LAMMPS keeps a ghost shell
+//   of the cut-off only (ghosts are not used).
+// - domain: otherwise each rank hands its owned and ghost atoms (a shell as thick as the
+//   receptive field) to af_model_compute_local; ghost forces and per-atom virials go back to
+//   their owners by LAMMPS' reverse communication, so newton_pair must be on.
 // Units metal (Angstrom, eV).
 #ifndef ATOMFORGE_PAIR_ATOMFORGE_H
 #define ATOMFORGE_PAIR_ATOMFORGE_H
@@ -30,9 +35,13 @@ class PairAtomforge : public Pair {
 
  private:
   void allocate();
+  // af_model_compute_atomic on the owned atoms and the periodic box, or af_model_compute_local
+  // on owned and ghost atoms; fills the buffers below for the first `n` atoms.
+  void compute_model(int n, int nlocal, double &energy, double virial9[9]);
 
   af_model *model_ = nullptr;
-  double cutoff_ = 0.0;
+  bool whole_box_ = false;  // set by init_style; see above
+  bool path_logged_ = false;
   std::vector<int> model_type_;  // indexed by LAMMPS type (1..ntypes)
   // Per-call buffers, kept to avoid reallocating every step.
   std::vector<double> coord_, force_, atom_energy_, atom_virial_;
