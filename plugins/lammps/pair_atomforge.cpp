@@ -87,24 +87,69 @@ void PairAtomforge::init_style() {
   if (std::strcmp(update->unit_style, "metal") != 0) error->all(FLERR, std::string("Pair style atomforge requires units metal"));
   // A message-passing model needs ghosts as deep as its receptive field, thousands of them for a
   // small periodic box, all of them graph nodes. On one rank with a fully periodic box the model
-  // builds the periodic images itself from the owned atoms and the box instead. One-hop models
-  // (se_e2_a) take that path too: same results, not slower (README.md).
+  // builds the periodic images itself from the owned atoms and the box instead; one-hop models
+  // (se_e2_a) take that path too: same results, not slower (README.md). Otherwise a model that can
+  // refresh its ghosts' features from their owners between layers needs ghosts one cut-off deep.
   const bool periodic = domain->xperiodic && domain->yperiodic && domain->zperiodic;
-  const bool whole_box = comm->nprocs == 1 && periodic;
-  if (comm->me == 0 && (whole_box != whole_box_ || !path_logged_))
-    utils::logmesg(lmp, whole_box ? std::string("atomforge: whole periodic box per step (one rank), ghost cut-off = "
-                                                "model cut-off\n")
-                                  : std::string("atomforge: owned and ghost atoms per rank, ghost cut-off = receptive "
-                                                "field\n"));
-  whole_box_ = whole_box;
+  const int width = af_model_ghost_exchange_width(model_);
+  const Path path = comm->nprocs == 1 && periodic ? Path::whole_box : width > 0 ? Path::exchange : Path::domain;
+  if (comm->me == 0 && (path != path_ || !path_logged_)) {
+    static const char *const kWhat[] = {
+        "whole periodic box per step (one rank), ghost cut-off = model cut-off",
+        "owned atoms and ghosts one cut-off deep per rank, ghost features exchanged between layers",
+        "owned and ghost atoms per rank, ghost cut-off = receptive field"};
+    utils::logmesg(lmp, std::string("atomforge: ") + kWhat[static_cast<int>(path)] + "\n");
+  }
+  path_ = path;
   path_logged_ = true;
+  // Communication buffers are sized from these when LAMMPS' Comm initialises, after this.
+  comm_forward = comm_reverse = path_ == Path::exchange ? width : 0;
   // The default half list is requested but not used: the model finds its neighbours itself among
   // the owned and ghost atoms (or periodic images). What matters is the ghost cut-off, from init_one.
   Pair::init_style();
 }
 
 double PairAtomforge::init_one(int, int) {
-  return whole_box_ ? af_model_cutoff(model_) : af_model_receptive_field(model_);
+  return path_ == Path::domain ? af_model_receptive_field(model_) : af_model_cutoff(model_);
+}
+
+int PairAtomforge::exchange_ghosts(void *self, int direction, int nall, int width, double *rows) {
+  auto *pair = static_cast<PairAtomforge *>(self);
+  if (nall != pair->atom->nlocal + pair->atom->nghost || width > pair->comm_forward) return 1;
+  pair->exchange_rows_ = rows;
+  pair->exchange_width_ = width;
+  if (direction == AF_GHOSTS_FORWARD)
+    pair->comm->forward_comm_pair(pair);
+  else
+    pair->comm->reverse_comm_pair(pair);
+  pair->exchange_rows_ = nullptr;
+  return 0;
+}
+
+// Node features are invariant under periodic shifts (vectors are differences): no pbc change.
+int PairAtomforge::pack_forward_comm(int n, int *list, double *buf, int, int *) {
+  const int w = exchange_width_;
+  for (int i = 0; i < n; ++i) std::copy_n(exchange_rows_ + static_cast<std::size_t>(list[i]) * w, w, buf + i * w);
+  return n * w;
+}
+
+void PairAtomforge::unpack_forward_comm(int n, int first, double *buf) {
+  std::copy_n(buf, static_cast<std::size_t>(n) * exchange_width_,
+              exchange_rows_ + static_cast<std::size_t>(first) * exchange_width_);
+}
+
+int PairAtomforge::pack_reverse_comm(int n, int first, double *buf) {
+  const int w = exchange_width_;
+  std::copy_n(exchange_rows_ + static_cast<std::size_t>(first) * w, static_cast<std::size_t>(n) * w, buf);
+  return n * w;
+}
+
+void PairAtomforge::unpack_reverse_comm(int n, int *list, double *buf) {
+  const int w = exchange_width_;
+  for (int i = 0; i < n; ++i) {
+    double *row = exchange_rows_ + static_cast<std::size_t>(list[i]) * w;
+    for (int k = 0; k < w; ++k) row[k] += buf[i * w + k];
+  }
 }
 
 void PairAtomforge::compute_model(int n, int nlocal, double &energy, double virial9[9]) {
@@ -122,9 +167,12 @@ void PairAtomforge::compute_model(int n, int nlocal, double &energy, double viri
   double *atom_energy = eflag_atom ? atom_energy_.data() : nullptr;
   double *atom_virial = vflag_atom ? atom_virial_.data() : nullptr;
   int code = AF_OK;
-  if (!whole_box_) {
+  if (path_ == Path::domain) {
     code = af_model_compute_local(model_, n, nlocal, coord_.data(), types_.data(), &energy, force_.data(), virial9,
                                   atom_energy, atom_virial);
+  } else if (path_ == Path::exchange) {
+    code = af_model_compute_exchange(model_, n, nlocal, coord_.data(), types_.data(), &exchange_ghosts, this, &energy,
+                                     force_.data(), virial9, atom_energy, atom_virial);
   } else if (n > 0) {
     // LAMMPS' (restricted triclinic) box h = (xprd, yprd, zprd, yz, xz, xy) has the cell rows
     // a = (xprd, 0, 0), b = (xy, yprd, 0), c = (xz, yz, zprd); tilts are 0 for orthogonal boxes.
@@ -142,8 +190,8 @@ void PairAtomforge::compute_model(int n, int nlocal, double &energy, double viri
 void PairAtomforge::compute(int eflag, int vflag) {
   ev_init(eflag, vflag);
   const int nlocal = atom->nlocal;
-  // Whole box: the model's atoms are the owned ones (forces on ghosts stay 0); domain: all.
-  const int n = whole_box_ ? nlocal : nlocal + atom->nghost;
+  // Whole box: the model's atoms are the owned ones (forces on ghosts stay 0); otherwise all.
+  const int n = path_ == Path::whole_box ? nlocal : nlocal + atom->nghost;
   double **f = atom->f;
   double energy = 0.0, v[9];
   compute_model(n, nlocal, energy, v);

@@ -165,15 +165,16 @@ class Lammps : public ::testing::Test {
     return fs::exists(path) ? path : "";
   }
 
-  // Runs `script` (after the common set-up lines) with `ranks` MPI ranks in a fresh folder.
+  // Runs `script` (after the common set-up lines; `setup` replaces the periodic boundary line)
+  // with `ranks` MPI ranks in a fresh folder.
   static Result run_lammps(const std::string& name, const std::string& model, const std::string& data_file,
-                           const std::string& coeff, const std::string& script, int ranks, bool periodic = true) {
+                           const std::string& coeff, const std::string& script, int ranks,
+                           const std::string& setup = "boundary p p p\n") {
     const std::string folder = *dir_ / name;
     fs::create_directories(folder);
-    write_text(folder + "/in.lmp", fmt::format("units metal\natom_style atomic\nboundary {}\nread_data {}\n"
+    write_text(folder + "/in.lmp", fmt::format("units metal\natom_style atomic\n{}read_data {}\n"
                                                "plugin load {}\npair_style atomforge {}\npair_coeff * * {}\n{}",
-                                               periodic ? "p p p" : "f f f", data_file, ATOMFORGE_LAMMPS_PLUGIN,
-                                               model, coeff, script));
+                                               setup, data_file, ATOMFORGE_LAMMPS_PLUGIN, model, coeff, script));
     // One thread per rank (the machine may have few cores); mpirun as root needs consent, and
     // containers often forbid the shared-memory single copy.
     std::string command = "cd " + folder + " && OMP_NUM_THREADS=1 ";
@@ -185,15 +186,19 @@ class Lammps : public ::testing::Test {
     return run_shell(command + ATOMFORGE_LMP + " -in in.lmp -log log.lammps");
   }
 
-  // `run 0` of `kind` on `w` with 1 and 2 ranks gives the C API's energy, forces, virial, per-atom
-  // energies and per-atom virials on the frame, to 1e-8 relative. One rank computes the whole
-  // periodic box, two compute their domains with ghosts, as does one without periodic boundaries.
+  // `run 0` of `kind` on `w` with each of `ranks` MPI ranks gives the C API's energy, forces,
+  // virial, per-atom energies and per-atom virials on the frame, to 1e-8 relative. One rank
+  // computes the whole periodic box; several (or one without periodic boundaries) compute their
+  // domains, painn with ghosts one cut-off deep and their features exchanged between layers, the
+  // others with ghosts as deep as the receptive field. `processors`: LAMMPS' processors command.
   static void expect_run0_matches_c_api(const std::string& kind, const Water& w, const std::string& name,
-                                        bool periodic = true) {
+                                        bool periodic = true, const std::vector<int>& rank_counts = {1, 2},
+                                        const std::string& processors = "") {
     const std::string model_path = trained(kind);
     ASSERT_FALSE(model_path.empty());
     af_model* model = af_model_load(model_path.c_str(), nullptr);
     ASSERT_TRUE(af_model_ok(model)) << af_model_error(model);
+    const double cutoff = af_model_cutoff(model), receptive_field = af_model_receptive_field(model);
     double energy = 0;
     std::vector<double> force(3 * w.natoms), virial(9), atom_energy(w.natoms), atom_virial(9 * w.natoms);
     ASSERT_EQ(af_model_compute_atomic(model, w.natoms, w.coord.data(), w.types.data(),
@@ -212,21 +217,29 @@ class Lammps : public ::testing::Test {
         "print \"AF_PE $(pe:%.17g)\"\n"
         "print \"AF_P $(c_pv[1]:%.17g) $(c_pv[2]:%.17g) $(c_pv[3]:%.17g) $(c_pv[4]:%.17g) $(c_pv[5]:%.17g) "
         "$(c_pv[6]:%.17g)\"\n";
-    // One rank with LAMMPS types O=1 H=2; two ranks with them swapped (pair_coeff maps by name).
+    // Odd rank counts with LAMMPS types O=1 H=2; even ones with them swapped (pair_coeff maps by name).
     write_data_file(*dir_ / (name + "_oh.data"), w, {1, 2});
     write_data_file(*dir_ / (name + "_ho.data"), w, {2, 1});
-    for (const int ranks : {1, 2}) {
+    const std::string setup = std::string(periodic ? "boundary p p p\n" : "boundary f f f\n") + processors;
+    for (const int ranks : rank_counts) {
       const std::string run_name = fmt::format("{}_np{}", name, ranks);
       const Result r =
-          ranks == 1 ? run_lammps(run_name, model_path, *dir_ / (name + "_oh.data"), "O H", script, 1, periodic)
-                     : run_lammps(run_name, model_path, *dir_ / (name + "_ho.data"), "H O", script, 2, periodic);
+          ranks % 2 == 1
+              ? run_lammps(run_name, model_path, *dir_ / (name + "_oh.data"), "O H", script, ranks, setup)
+              : run_lammps(run_name, model_path, *dir_ / (name + "_ho.data"), "H O", script, ranks, setup);
       ASSERT_EQ(r.code, 0) << r.output;
-      std::smatch grid;  // LAMMPS really split the box
-      ASSERT_TRUE(std::regex_search(r.output, grid, std::regex(R"((\d+) by (\d+) by (\d+) MPI processor grid)")));
-      EXPECT_EQ(std::stoi(grid[1]) * std::stoi(grid[2]) * std::stoi(grid[3]), ranks) << r.output;
-      EXPECT_NE(r.output.find(ranks == 1 && periodic ? "atomforge: whole periodic box" : "atomforge: owned and ghost atoms"),
+      std::smatch match;  // LAMMPS really split the box
+      ASSERT_TRUE(std::regex_search(r.output, match, std::regex(R"((\d+) by (\d+) by (\d+) MPI processor grid)")));
+      EXPECT_EQ(std::stoi(match[1]) * std::stoi(match[2]) * std::stoi(match[3]), ranks) << r.output;
+      // The path, and the ghost depth it asked LAMMPS for (plus the default metal skin, 2 A).
+      const bool whole_box = ranks == 1 && periodic, exchange = !whole_box && kind == "painn";
+      EXPECT_NE(r.output.find(whole_box  ? "atomforge: whole periodic box"
+                              : exchange ? "ghost features exchanged between layers"
+                                         : "ghost cut-off = receptive field"),
                 std::string::npos)
           << r.output;
+      ASSERT_TRUE(std::regex_search(r.output, match, std::regex(R"(ghost atom cutoff = ([0-9.]+))"))) << r.output;
+      EXPECT_DOUBLE_EQ(std::stod(match[1]), (whole_box || exchange ? cutoff : receptive_field) + 2.0) << r.output;
       const std::string where = fmt::format("{}, {} rank(s): ", kind, ranks);
 
       const std::vector<double> pe = tagged(r.output, "AF_PE"), p = tagged(r.output, "AF_P");
@@ -309,9 +322,19 @@ TEST_F(Lammps, RunZeroMatchesTheCApiWithOneAndTwoRanks) {
 }
 
 // Message passing: on one rank the model builds the periodic images of the owned atoms itself
-// (whole box), on two it sees a ghost shell as deep as its receptive field; both are the C API.
+// (whole box); on two and three, ghosts one cut-off deep have their features exchanged (the
+// three domains are thinner than the ghost cut-off: ghosts of ghosts).
 TEST_F(Lammps, PainnMatchesTheCApiOnTheWholeBoxAndOnDomains) {
-  expect_run0_matches_c_api("painn", load_water(), "painn");
+  expect_run0_matches_c_api("painn", load_water(), "painn", true, {1, 2, 3});
+}
+
+// Four ranks along x of a box twice the water's width, without periodic boundaries: the third
+// domain owns no atom but has ghosts, the fourth has neither; both still take part in every ghost
+// feature exchange.
+TEST_F(Lammps, PainnMatchesTheCApiWithEmptyDomains) {
+  Water w = load_water();
+  w.box[0] *= 2;
+  expect_run0_matches_c_api("painn", w, "painn_empty", false, {4}, "processors 4 1 1\n");
 }
 
 TEST_F(Lammps, PainnMatchesTheCApiInATriclinicBox) {
@@ -322,6 +345,7 @@ TEST_F(Lammps, PainnMatchesTheCApiWithoutPeriodicBoundaries) {
   expect_run0_matches_c_api("painn", load_water(), "painn_free", false);
 }
 
+// dimenet has no ghost feature exchange: on two ranks, ghosts as deep as its receptive field.
 TEST_F(Lammps, DimenetMatchesTheCApiOnTheWholeBoxAndOnDomains) {
   expect_run0_matches_c_api("dimenet", load_water(), "dimenet");
 }
@@ -330,6 +354,9 @@ TEST_F(Lammps, NveRunConservesEnergy) { expect_nve_conserves_energy("se_e2_a", 2
 
 // Atoms leave the box between re-neighbouring steps: the model wraps them itself.
 TEST_F(Lammps, PainnNveRunOnTheWholeBoxConservesEnergy) { expect_nve_conserves_energy("painn", 1); }
+
+// Atoms change domains and ghosts come and go; features and their gradients follow.
+TEST_F(Lammps, PainnNveRunWithGhostFeatureExchangeConservesEnergy) { expect_nve_conserves_energy("painn", 2); }
 
 TEST_F(Lammps, UnknownElementIsAnError) {
   write_data_file(*dir_ / "water_err.data", load_water(), {1, 2});
