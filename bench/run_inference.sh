@@ -129,9 +129,8 @@ out = head("Inference throughput: `atomforge md` and LAMMPS, water", "bench/run_
     "(after the first force evaluation) and the last step.",
     "- **LAMMPS**: `lmp_atomforge` with `pair_style atomforge`, 1 MPI rank, `neighbor 1.0 bin`, "
     "`fix nve`; s/step = LAMMPS' \"Loop time\" / steps (the setup's force evaluation is not in it). "
-    "Each rank evaluates its atoms plus a ghost shell as thick as the model's receptive field "
-    "(rcut for se_e2_a, layers x rcut for painn, (layers + 1) x rcut for dimenet) plus the skin; "
-    "with one rank on a small box the ghosts far outnumber the atoms.",
+    "On one rank with a periodic box the model computes the whole box with its own periodic images "
+    "(LAMMPS' ghosts, one cut-off plus the skin deep, are unused; plugins/lammps/README.md).",
     f"- libtorch intra-op threads: OMP_NUM_THREADS={e['THREADS']}, OPENBLAS_NUM_THREADS=1. "
     "atom-steps/s = atoms x steps / seconds.",
     f"- Steps aim at {e['TARGET_S']} s of timed run, within [{e['MIN_STEPS']}, {e['MAX_STEPS']}]. "

@@ -12,7 +12,9 @@
  * different handles are independent.
  *
  * Version 2 adds per-atom virials (af_model_compute_atomic) and domains with ghost atoms as in
- * LAMMPS (af_model_compute_local, af_model_receptive_field); version 1's functions are unchanged.
+ * LAMMPS (af_model_compute_local, af_model_receptive_field); version 3 adds domains whose ghost
+ * features are exchanged between message-passing layers (af_model_compute_exchange). Earlier
+ * versions' functions are unchanged.
  *
  * Not provided: several frames per call, neighbour lists supplied by the caller.
  *
@@ -22,7 +24,7 @@
 #define ATOMFORGE_ATOMFORGE_H
 
 /* Bumped when a function is added or its meaning changes. */
-#define ATOMFORGE_API_VERSION 2
+#define ATOMFORGE_API_VERSION 3
 
 #if defined(_WIN32)
 #  if defined(ATOMFORGE_BUILDING_LIBRARY)
@@ -133,6 +135,35 @@ ATOMFORGE_EXPORT int af_model_compute_atomic(af_model* model, int natoms, const 
 ATOMFORGE_EXPORT int af_model_compute_local(af_model* model, int nall, int nlocal, const double* coord,
                                             const int* types, double* energy, double* force, double* virial,
                                             double* atom_energy, double* atom_virial);
+
+/* Directions of an af_ghost_exchange_fn. */
+#define AF_GHOSTS_FORWARD 0 /* set every ghost row to its owner's row */
+#define AF_GHOSTS_REVERSE 1 /* add every ghost row to its owner's row; ghost rows are then unused */
+
+/* The caller's communication for af_model_compute_exchange: `rows` holds `nall` rows of `width`
+ * doubles (row-major), owned atoms first then ghosts, in af_model_compute_exchange's order. For
+ * LAMMPS: forward and reverse communication of a pair style with comm_forward = comm_reverse =
+ * width. Returns 0, or non-zero to fail the computation. (Version 3.) */
+typedef int (*af_ghost_exchange_fn)(void* context, int direction, int nall, int width, double* rows);
+
+/* Values per atom that af_model_compute_exchange exchanges at a time (the largest `width` its
+ * callback gets); 0 when the model cannot compute that way (its ghosts must reach
+ * af_model_receptive_field: use af_model_compute_local), or when not loaded. (Version 3.) */
+ATOMFORGE_EXPORT int af_model_ghost_exchange_width(const af_model* model);
+
+/* As af_model_compute_local, for message-passing models with af_model_ghost_exchange_width > 0,
+ * with ghosts only af_model_cutoff() deep: between layers the ghosts' node features are refreshed
+ * from their owners (exchange(context, AF_GHOSTS_FORWARD, ...)) and, while computing forces, the
+ * gradients on ghost features are added to their owners (AF_GHOSTS_REVERSE). Every domain (rank)
+ * must call this function for every evaluation, also one without atoms: all make the same
+ * exchanges in the same order (the forward ones, then the reverse ones in reverse). Energies,
+ * forces, virials: as af_model_compute_local (fold ghost forces and per-atom virials onto owners;
+ * the domains' energies and virials sum to the system's). A failure on one domain leaves the
+ * others waiting in an exchange: abort them all. (Version 3.) */
+ATOMFORGE_EXPORT int af_model_compute_exchange(af_model* model, int nall, int nlocal, const double* coord,
+                                               const int* types, af_ghost_exchange_fn exchange, void* context,
+                                               double* energy, double* force, double* virial, double* atom_energy,
+                                               double* atom_virial);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -1,9 +1,11 @@
 #include "pair_atomforge.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "atom.h"
 #include "comm.h"
+#include "domain.h"
 #include "error.h"
 #include "force.h"
 #include "memory.h"
@@ -49,12 +51,12 @@ void PairAtomforge::settings(int narg, char **arg) {
   model_ = af_model_load(arg[0], narg == 3 ? arg[2] : nullptr);
   if (model_ == nullptr) error->all(FLERR, std::string("pair_style atomforge: out of memory"));
   if (!af_model_ok(model_)) error->all(FLERR, std::string("pair_style atomforge: ") + af_model_error(model_));
-  cutoff_ = af_model_receptive_field(model_);
   if (comm->me == 0) {
     std::string types;
     for (int t = 0; t < af_model_ntypes(model_); ++t) types += std::string(" ") + af_model_type_name(model_, t);
     utils::logmesg(lmp, "atomforge: model " + std::string(arg[0]) + ", head '" + af_model_head(model_) +
-                            "', types" + types + ", cut-off " + std::to_string(cutoff_) + " A\n");
+                            "', types" + types + ", cut-off " + std::to_string(af_model_cutoff(model_)) +
+                            " A, receptive field " + std::to_string(af_model_receptive_field(model_)) + " A\n");
   }
 }
 
@@ -83,35 +85,118 @@ void PairAtomforge::init_style() {
   // Ghost forces must be summed onto their owners.
   if (force->newton_pair == 0) error->all(FLERR, std::string("Pair style atomforge requires newton pair on"));
   if (std::strcmp(update->unit_style, "metal") != 0) error->all(FLERR, std::string("Pair style atomforge requires units metal"));
+  // A message-passing model needs ghosts as deep as its receptive field, thousands of them for a
+  // small periodic box, all of them graph nodes. On one rank with a fully periodic box the model
+  // builds the periodic images itself from the owned atoms and the box instead; one-hop models
+  // (se_e2_a) take that path too: same results, not slower (README.md). Otherwise a model that can
+  // refresh its ghosts' features from their owners between layers needs ghosts one cut-off deep.
+  const bool periodic = domain->xperiodic && domain->yperiodic && domain->zperiodic;
+  const int width = af_model_ghost_exchange_width(model_);
+  const Path path = comm->nprocs == 1 && periodic ? Path::whole_box : width > 0 ? Path::exchange : Path::domain;
+  if (comm->me == 0 && (path != path_ || !path_logged_)) {
+    static const char *const kWhat[] = {
+        "whole periodic box per step (one rank), ghost cut-off = model cut-off",
+        "owned atoms and ghosts one cut-off deep per rank, ghost features exchanged between layers",
+        "owned and ghost atoms per rank, ghost cut-off = receptive field"};
+    utils::logmesg(lmp, std::string("atomforge: ") + kWhat[static_cast<int>(path)] + "\n");
+  }
+  path_ = path;
+  path_logged_ = true;
+  // Communication buffers are sized from these when LAMMPS' Comm initialises, after this.
+  comm_forward = comm_reverse = path_ == Path::exchange ? width : 0;
   // The default half list is requested but not used: the model finds its neighbours itself among
-  // the owned and ghost atoms. What matters is the ghost cut-off, from init_one.
+  // the owned and ghost atoms (or periodic images). What matters is the ghost cut-off, from init_one.
   Pair::init_style();
 }
 
-double PairAtomforge::init_one(int, int) { return cutoff_; }
+double PairAtomforge::init_one(int, int) {
+  return path_ == Path::domain ? af_model_receptive_field(model_) : af_model_cutoff(model_);
+}
 
-void PairAtomforge::compute(int eflag, int vflag) {
-  ev_init(eflag, vflag);
-  const int nlocal = atom->nlocal, nall = atom->nlocal + atom->nghost;
-  double **x = atom->x, **f = atom->f;
+int PairAtomforge::exchange_ghosts(void *self, int direction, int nall, int width, double *rows) {
+  auto *pair = static_cast<PairAtomforge *>(self);
+  if (nall != pair->atom->nlocal + pair->atom->nghost || width > pair->comm_forward) return 1;
+  pair->exchange_rows_ = rows;
+  pair->exchange_width_ = width;
+  if (direction == AF_GHOSTS_FORWARD)
+    pair->comm->forward_comm_pair(pair);
+  else
+    pair->comm->reverse_comm_pair(pair);
+  pair->exchange_rows_ = nullptr;
+  return 0;
+}
+
+// Node features are invariant under periodic shifts (vectors are differences): no pbc change.
+int PairAtomforge::pack_forward_comm(int n, int *list, double *buf, int, int *) {
+  const int w = exchange_width_;
+  for (int i = 0; i < n; ++i) std::copy_n(exchange_rows_ + static_cast<std::size_t>(list[i]) * w, w, buf + i * w);
+  return n * w;
+}
+
+void PairAtomforge::unpack_forward_comm(int n, int first, double *buf) {
+  std::copy_n(buf, static_cast<std::size_t>(n) * exchange_width_,
+              exchange_rows_ + static_cast<std::size_t>(first) * exchange_width_);
+}
+
+int PairAtomforge::pack_reverse_comm(int n, int first, double *buf) {
+  const int w = exchange_width_;
+  std::copy_n(exchange_rows_ + static_cast<std::size_t>(first) * w, static_cast<std::size_t>(n) * w, buf);
+  return n * w;
+}
+
+void PairAtomforge::unpack_reverse_comm(int n, int *list, double *buf) {
+  const int w = exchange_width_;
+  for (int i = 0; i < n; ++i) {
+    double *row = exchange_rows_ + static_cast<std::size_t>(list[i]) * w;
+    for (int k = 0; k < w; ++k) row[k] += buf[i * w + k];
+  }
+}
+
+void PairAtomforge::compute_model(int n, int nlocal, double &energy, double virial9[9]) {
+  double **x = atom->x;
   const int *type = atom->type;
-
-  coord_.resize(3 * static_cast<std::size_t>(nall));
-  types_.resize(nall);
-  force_.resize(3 * static_cast<std::size_t>(nall));
+  coord_.resize(3 * static_cast<std::size_t>(n));
+  types_.resize(n);
+  force_.resize(3 * static_cast<std::size_t>(n));
   atom_energy_.resize(eflag_atom ? nlocal : 0);
-  atom_virial_.resize(vflag_atom ? 9 * static_cast<std::size_t>(nall) : 0);
-  for (int i = 0; i < nall; ++i) {
+  atom_virial_.resize(vflag_atom ? 9 * static_cast<std::size_t>(n) : 0);
+  for (int i = 0; i < n; ++i) {
     for (int k = 0; k < 3; ++k) coord_[3 * i + k] = x[i][k];
     types_[i] = model_type_[type[i]];
   }
-  double energy = 0.0, v[9];
-  if (af_model_compute_local(model_, nall, nlocal, coord_.data(), types_.data(), &energy, force_.data(), v,
-                             eflag_atom ? atom_energy_.data() : nullptr,
-                             vflag_atom ? atom_virial_.data() : nullptr) != AF_OK)
-    error->one(FLERR, std::string("pair atomforge: ") + af_model_error(model_));
+  double *atom_energy = eflag_atom ? atom_energy_.data() : nullptr;
+  double *atom_virial = vflag_atom ? atom_virial_.data() : nullptr;
+  int code = AF_OK;
+  if (path_ == Path::domain) {
+    code = af_model_compute_local(model_, n, nlocal, coord_.data(), types_.data(), &energy, force_.data(), virial9,
+                                  atom_energy, atom_virial);
+  } else if (path_ == Path::exchange) {
+    code = af_model_compute_exchange(model_, n, nlocal, coord_.data(), types_.data(), &exchange_ghosts, this, &energy,
+                                     force_.data(), virial9, atom_energy, atom_virial);
+  } else if (n > 0) {
+    // LAMMPS' (restricted triclinic) box h = (xprd, yprd, zprd, yz, xz, xy) has the cell rows
+    // a = (xprd, 0, 0), b = (xy, yprd, 0), c = (xz, yz, zprd); tilts are 0 for orthogonal boxes.
+    const double *h = domain->h;
+    const double box[9] = {h[0], 0.0, 0.0, h[5], h[1], 0.0, h[4], h[3], h[2]};
+    code = af_model_compute_atomic(model_, n, coord_.data(), types_.data(), box, &energy, force_.data(), virial9,
+                                   atom_energy, atom_virial);
+  } else {  // an empty box
+    energy = 0.0;
+    std::fill(virial9, virial9 + 9, 0.0);
+  }
+  if (code != AF_OK) error->one(FLERR, std::string("pair atomforge: ") + af_model_error(model_));
+}
 
-  for (int i = 0; i < nall; ++i)
+void PairAtomforge::compute(int eflag, int vflag) {
+  ev_init(eflag, vflag);
+  const int nlocal = atom->nlocal;
+  // Whole box: the model's atoms are the owned ones (forces on ghosts stay 0); otherwise all.
+  const int n = path_ == Path::whole_box ? nlocal : nlocal + atom->nghost;
+  double **f = atom->f;
+  double energy = 0.0, v[9];
+  compute_model(n, nlocal, energy, v);
+
+  for (int i = 0; i < n; ++i)
     for (int k = 0; k < 3; ++k) f[i][k] += force_[3 * i + k];
   if (eflag_global) eng_vdwl += energy;
   // Ours is row-major W[a][b] = sum F_a r_b; LAMMPS' order is xx yy zz xy xz yz with
@@ -122,6 +207,6 @@ void PairAtomforge::compute(int eflag, int vflag) {
   if (eflag_atom)
     for (int i = 0; i < nlocal; ++i) eatom[i] += atom_energy_[i];
   if (vflag_atom)
-    for (int i = 0; i < nall; ++i)
+    for (int i = 0; i < n; ++i)
       for (int c = 0; c < 6; ++c) vatom[i][c] += atom_virial_[9 * i + kLammpsOrder[c]];
 }

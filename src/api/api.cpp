@@ -19,6 +19,7 @@
 #include "core/error.hpp"
 #include "core/tensor_file.hpp"
 #include "model/energy_model.hpp"
+#include "model/ghost_exchange.hpp"
 
 struct af_model {
   std::unique_ptr<atomforge::model::EnergyModel> model;
@@ -167,6 +168,52 @@ int compute_frame(af_model* model, const char* fn, int natoms, const double* coo
   });
 }
 
+// The caller's callback as the model's exchange, counting the calls: every domain must make the
+// same number of each.
+class CallbackExchange : public atomforge::model::GhostExchange {
+ public:
+  CallbackExchange(af_ghost_exchange_fn fn, void* context) : fn_(fn), context_(context) {}
+  void forward(double* rows, int64_t nall, int64_t width) override {
+    call(AF_GHOSTS_FORWARD, rows, nall, width);
+    ++forward_calls;
+  }
+  void reverse(double* rows, int64_t nall, int64_t width) override {
+    call(AF_GHOSTS_REVERSE, rows, nall, width);
+    ++reverse_calls;
+  }
+  int64_t forward_calls = 0, reverse_calls = 0;
+
+ private:
+  void call(int direction, double* rows, int64_t nall, int64_t width) {
+    if (fn_(context_, direction, static_cast<int>(nall), static_cast<int>(width), rows) != 0)
+      atomforge::fail("the ghost exchange callback failed ({})",
+                      direction == AF_GHOSTS_FORWARD ? "forward" : "reverse");
+  }
+  af_ghost_exchange_fn fn_;
+  void* context_;
+};
+
+// A domain without owned atoms has no energy and no forces, but still makes its share of the
+// exchanges (the same calls, in the same order, as the domains that evaluate the model).
+void exchange_without_atoms(CallbackExchange& exchange, int64_t count, int nall, int64_t width) {
+  std::vector<double> rows(static_cast<std::size_t>(nall) * static_cast<std::size_t>(width), 0.0);
+  for (int64_t k = 0; k < count; ++k) exchange.forward(rows.data(), nall, width);
+  for (int64_t k = 0; k < count; ++k) {
+    std::fill(rows.begin(), rows.end(), 0.0);
+    exchange.reverse(rows.data(), nall, width);
+  }
+}
+
+void write_no_atoms(const Outputs& out, int nall) {
+  write_outputs(out, {0.0}, std::vector<double>(3 * static_cast<std::size_t>(nall), 0.0), std::vector<double>(9, 0.0),
+                {}, std::vector<double>(9 * static_cast<std::size_t>(nall), 0.0));
+}
+
+void check_domain(const char* fn, int nall, int nlocal) {
+  if (nlocal < 0 || nall < nlocal)
+    throw ArgumentError(fmt::format("{}: nlocal is {} and nall {}, need 0 <= nlocal <= nall", fn, nlocal, nall));
+}
+
 }  // namespace
 
 extern "C" {
@@ -273,17 +320,49 @@ int af_model_compute_local(af_model* model, int nall, int nlocal, const double* 
   if (const int code = check_loaded(model); code != AF_OK) return code;
   return guarded(model, AF_ERR_COMPUTE, [&] {
     const char* fn = "af_model_compute_local";
-    if (nlocal < 0 || nall < nlocal)
-      throw ArgumentError(fmt::format("{}: nlocal is {} and nall {}, need 0 <= nlocal <= nall", fn, nlocal, nall));
+    check_domain(fn, nall, nlocal);
     const std::vector<int32_t> type_vector = checked_atoms(*model, fn, nall, coord, types);
     const Outputs out{energy, force, virial, atom_energy, atom_virial};
     if (nlocal == 0) {  // a domain may own no atom: no energy, no force
-      write_outputs(out, {0.0}, std::vector<double>(3 * static_cast<std::size_t>(nall), 0.0),
-                    std::vector<double>(9, 0.0), {}, std::vector<double>(9 * static_cast<std::size_t>(nall), 0.0));
+      write_no_atoms(out, nall);
       return AF_OK;
     }
     const auto input = model->model->prepare_local(coord, nlocal, type_vector);
     return write_prediction(model->model->evaluate(input, model->head, false), nall, nlocal, out);
+  });
+}
+
+int af_model_ghost_exchange_width(const af_model* model) {
+  return af_model_ok(model) ? static_cast<int>(model->model->ghost_exchanges().width) : 0;
+}
+
+int af_model_compute_exchange(af_model* model, int nall, int nlocal, const double* coord, const int* types,
+                              af_ghost_exchange_fn exchange, void* context, double* energy, double* force,
+                              double* virial, double* atom_energy, double* atom_virial) {
+  if (const int code = check_loaded(model); code != AF_OK) return code;
+  return guarded(model, AF_ERR_COMPUTE, [&] {
+    const char* fn = "af_model_compute_exchange";
+    check_domain(fn, nall, nlocal);
+    if (exchange == nullptr) throw ArgumentError(fmt::format("{}: exchange is NULL", fn));
+    const auto shape = model->model->ghost_exchanges();
+    if (shape.width == 0)
+      throw ArgumentError(fmt::format("{}: this model cannot exchange ghost features (af_model_ghost_exchange_width "
+                                      "is 0); use af_model_compute_local",
+                                      fn));
+    const std::vector<int32_t> type_vector = checked_atoms(*model, fn, nall, coord, types);
+    const Outputs out{energy, force, virial, atom_energy, atom_virial};
+    auto ghosts = std::make_shared<CallbackExchange>(exchange, context);
+    if (nlocal == 0) {
+      exchange_without_atoms(*ghosts, shape.count, nall, shape.width);
+      write_no_atoms(out, nall);
+      return AF_OK;
+    }
+    const auto input = model->model->prepare_exchange(coord, nlocal, type_vector, ghosts);
+    const auto prediction = model->model->evaluate(input, model->head, false);
+    if (ghosts->forward_calls != shape.count || ghosts->reverse_calls != shape.count)
+      throw atomforge::Error(fmt::format("internal: {} forward and {} reverse ghost exchanges, expected {} of each",
+                                         ghosts->forward_calls, ghosts->reverse_calls, shape.count));
+    return write_prediction(prediction, nall, nlocal, out);
   });
 }
 

@@ -33,6 +33,13 @@ class Descriptor {
   // True when forward() computes only its share of the work for an input with a partition
   // (graph parallelism); others compute everything and must not be given one.
   virtual bool splits_graph() const { return false; }
+  // Descriptors that refresh ghost node features between layers (ghost_exchange.hpp; then ghosts
+  // one cut-off deep suffice): the exchanges one forward pass makes and the values per atom each
+  // carries. width 0: not supported (ghosts must reach receptive_field()).
+  struct GhostExchanges {
+    int64_t count = 0, width = 0;
+  };
+  virtual GhostExchanges ghost_exchanges() const { return {}; }
 };
 
 // Stops training every parameter `descriptor` registers (its config's trainable: false).

@@ -127,6 +127,16 @@ ModelInput EnergyModel::prepare_local(const double* coord, int64_t nlocal, const
                                  /*ghosts_are_nodes=*/descriptor_->receptive_field() > selection.rcut);
 }
 
+ModelInput EnergyModel::prepare_exchange(const double* coord, int64_t nlocal, const std::vector<int32_t>& types,
+                                         std::shared_ptr<GhostExchange> exchange) const {
+  if (descriptor_->ghost_exchanges().width == 0)
+    fail("the {} descriptor cannot refresh ghost features between layers",
+         config_.at("descriptor").at("type").get<std::string>());
+  ModelInput input = build_exchange_model_input(coord, nlocal, types, descriptor_->selection(), dtype_);
+  input.ghost_exchange = std::move(exchange);
+  return input;
+}
+
 Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& head_name, bool create_graph) const {
   const Head& h = head(head_name);
   ModelInput local = input;

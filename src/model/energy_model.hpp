@@ -55,6 +55,10 @@ class EnergyModel {
                      int64_t nframes) const;
   // One frame whose atoms after the first `nlocal` are neighbours only (build_local_model_input).
   ModelInput prepare_local(const double* coord, int64_t nlocal, const std::vector<int32_t>& types) const;
+  // As prepare_local with ghosts one cut-off deep whose features `exchange` refreshes between
+  // layers (ghost_exchange.hpp); only for descriptors with ghost_exchanges().width > 0.
+  ModelInput prepare_exchange(const double* coord, int64_t nlocal, const std::vector<int32_t>& types,
+                              std::shared_ptr<GhostExchange> exchange) const;
 
   // Descriptor statistics from up to data_stat_nbatch x batch_size frames of each system.
   void compute_statistics(const std::vector<data::System>& systems, const std::vector<int64_t>& batch_sizes);
@@ -71,6 +75,7 @@ class EnergyModel {
   double receptive_field() const { return descriptor_->receptive_field(); }
   NeighborSelection selection() const { return descriptor_->selection(); }
   bool splits_graph() const { return descriptor_->splits_graph(); }
+  Descriptor::GhostExchanges ghost_exchanges() const { return descriptor_->ghost_exchanges(); }
   at::ScalarType dtype() const { return dtype_; }
   ParameterList& parameters() { return parameters_; }
   const ParameterList& parameters() const { return parameters_; }

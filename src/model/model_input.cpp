@@ -176,29 +176,52 @@ ModelInput build_model_input(const data::System& system, const std::vector<int64
   }
 }
 
+namespace {
+
+// Keeps only the edges (and triplets) around the first `nlocal` nodes. Edges are numbered centre
+// by centre in increasing order, so those are a prefix and slot ids stay valid; only the padding
+// id (the edge count) changes. Building the dropped edges was wasted work (linear).
+void keep_owned_centres(ModelInput& input, int64_t nlocal) {
+  const int64_t ne = (input.edge_center < nlocal).sum().item<int64_t>();
+  if (ne > 0 && input.edge_center[ne - 1].item<int64_t>() >= nlocal)
+    fail("internal: the edges are not ordered by centre");
+  for (at::Tensor* t : {&input.edge_center, &input.edge_neighbor, &input.edge_frame, &input.edge_vec})
+    *t = t->narrow(0, 0, ne);
+  if (input.slot_index.defined()) input.slot_index = input.slot_index.clamp_max(ne);
+  if (input.triplet_kj.defined()) add_triplets(input);
+}
+
+ModelInput build_domain_input(const double* coord, int64_t nlocal, const std::vector<int32_t>& types,
+                              const NeighborSelection& selection, at::ScalarType dtype) {
+  const int64_t nall = static_cast<int64_t>(types.size());
+  if (nlocal < 0 || nlocal > nall) fail("{} local atoms out of {}", nlocal, nall);
+  return build_model_input(coord, nullptr, false, types, 1, selection, dtype);
+}
+
+}  // namespace
+
 ModelInput build_local_model_input(const double* coord, int64_t nlocal, const std::vector<int32_t>& types,
                                    const NeighborSelection& selection, at::ScalarType dtype, bool ghosts_are_nodes) {
   const int64_t nall = static_cast<int64_t>(types.size());
-  if (nlocal < 0 || nlocal > nall) fail("{} local atoms out of {}", nlocal, nall);
-  ModelInput input = build_model_input(coord, nullptr, false, types, 1, selection, dtype);
+  ModelInput input = build_domain_input(coord, nlocal, types, selection, dtype);
   if (ghosts_are_nodes) {
     input.nowned = nlocal;
     return input;
   }
-  // Drop the ghosts' edges. Edges are numbered centre by centre in increasing order, so the owned
-  // centres' edges are a prefix and their slot ids stay valid; only the padding id (the edge
-  // count) changes. Building the ghosts' edges is wasted work (linear).
-  const int64_t ne = (input.edge_center < nlocal).sum().item<int64_t>();
-  if (ne > 0 && input.edge_center[ne - 1].item<int64_t>() >= nlocal)
-    fail("internal: the edges are not ordered by centre");
   input.nloc = nlocal;
   input.nghost = nall - nlocal;
   input.atype = input.atype.narrow(0, 0, nlocal);
   input.atom_frame = input.atom_frame.narrow(0, 0, nlocal);
-  for (at::Tensor* t : {&input.edge_center, &input.edge_neighbor, &input.edge_frame, &input.edge_vec})
-    *t = t->narrow(0, 0, ne);
-  if (input.slot_index.defined()) input.slot_index = input.slot_index.narrow(0, 0, nlocal).clamp_max(ne);
-  if (input.triplet_kj.defined()) add_triplets(input);
+  if (input.slot_index.defined()) input.slot_index = input.slot_index.narrow(0, 0, nlocal);
+  keep_owned_centres(input, nlocal);
+  return input;
+}
+
+ModelInput build_exchange_model_input(const double* coord, int64_t nlocal, const std::vector<int32_t>& types,
+                                      const NeighborSelection& selection, at::ScalarType dtype) {
+  ModelInput input = build_domain_input(coord, nlocal, types, selection, dtype);
+  input.nowned = nlocal;
+  keep_owned_centres(input, nlocal);
   return input;
 }
 

@@ -15,6 +15,8 @@
 
 namespace atomforge::model {
 
+class GhostExchange;  // model/ghost_exchange.hpp
+
 // How a descriptor wants its neighbours: all within rcut (sel empty), or per-type blocks of at
 // most sel[t] nearest neighbours, padded (DeePMD-kit's se_e2_a).
 struct NeighborSelection {
@@ -51,6 +53,9 @@ struct ModelInput {
   // Graph parallelism: the ranks sharing this graph (descriptors that support it compute their
   // share of the edges or triplets); null computes everything here.
   std::shared_ptr<const GraphPartition> partition;
+  // Domains with ghosts one cut-off deep whose node features are refreshed from their owners
+  // between message-passing layers (ghost_exchange.hpp); null otherwise.
+  std::shared_ptr<GhostExchange> ghost_exchange;
 
   int64_t natoms() const { return atype.size(0); }  // nodes
 };
@@ -67,6 +72,12 @@ ModelInput build_model_input(const double* coord, const double* box, bool pbc, c
 // suffices for one-hop models. truncated_centres counts the ghosts too (an upper bound).
 ModelInput build_local_model_input(const double* coord, int64_t nlocal, const std::vector<int32_t>& types,
                                    const NeighborSelection& selection, at::ScalarType dtype, bool ghosts_are_nodes);
+
+// As build_local_model_input with ghosts as nodes, but only the owned atoms are centres: for
+// descriptors that refresh the ghosts' features from their owners (ghost_exchange.hpp), which
+// need ghosts only one cut-off deep.
+ModelInput build_exchange_model_input(const double* coord, int64_t nlocal, const std::vector<int32_t>& types,
+                                      const NeighborSelection& selection, at::ScalarType dtype);
 
 // Frames `frames` of `system`, with its types mapped to `type_map` by element name.
 ModelInput build_model_input(const data::System& system, const std::vector<int64_t>& frames,

@@ -1,6 +1,7 @@
 #include "model/painn.hpp"
 
 #include "core/error.hpp"
+#include "model/ghost_exchange.hpp"
 #include "model/radial_basis.hpp"
 
 namespace atomforge::model {
@@ -64,6 +65,7 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
   at::Tensor s = embedding_.forward(input.atype);
   at::Tensor v = at::zeros({natoms, 3, f}, s.options());
   for (const auto& layer : layers_) {
+    if (&layer != &layers_.front()) refresh_ghosts(input, {&s, &v});  // domains: ghosts from owners
     // Message from neighbour j to centre i: phi(s_j) * W(r_ij), split into a scalar update, a
     // gate on v_j and a gate on the edge direction.
     const at::Tensor phi = part.enter(layer.message_out.forward(swish(layer.message_in.forward(s))));

@@ -29,6 +29,10 @@ class PaiNN : public Descriptor {
   bool mixed_types() const override { return true; }
   bool splits_graph() const override { return true; }
   double receptive_field() const override { return rcut_ * static_cast<double>(layers_.size()); }
+  // s and v (4F values per atom) before every layer but the first.
+  GhostExchanges ghost_exchanges() const override {
+    return {static_cast<int64_t>(layers_.size()) - 1, 4 * features_};
+  }
 
   struct Features {
     at::Tensor scalar;  // (natoms, F)

@@ -103,7 +103,7 @@ class CApi : public TinyModelTest {
 };
 
 TEST_F(CApi, VersionAndModelInfo) {
-  EXPECT_EQ(ATOMFORGE_API_VERSION, 2);
+  EXPECT_EQ(ATOMFORGE_API_VERSION, 3);
   EXPECT_EQ(af_api_version(), ATOMFORGE_API_VERSION);
   Handle handle(af_model_load(checkpoint_.c_str(), nullptr));
   ASSERT_NE(handle.get(), nullptr);

@@ -1,6 +1,7 @@
-// Version 2 of the C API: per-atom virials (af_model_compute_atomic) against the global virial, a
-// strain finite difference and a finite-difference construction of the documented split; and
-// domains with ghost atoms (af_model_compute_local) against the periodic evaluation.
+// Versions 2 and 3 of the C API: per-atom virials (af_model_compute_atomic) against the global
+// virial, a strain finite difference and a finite-difference construction of the documented
+// split; domains with ghost atoms (af_model_compute_local) and, for painn, with ghost features
+// exchanged between layers (af_model_compute_exchange) against the periodic evaluation.
 #include <array>
 #include <cmath>
 #include <vector>
@@ -264,6 +265,160 @@ TEST_F(CApiAtomic, LocalDomainEdgeCasesAndErrors) {
   EXPECT_EQ(af_model_compute_local(nullptr, 3, 1, coord, types, &energy, nullptr, nullptr, nullptr, nullptr),
             AF_ERR_NULL_HANDLE);
   EXPECT_EQ(af_model_receptive_field(nullptr), 0.0);
+}
+
+// A painn model (3 layers: two exchanges per evaluation), trained 5 steps on water.
+class CApiExchange : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir;
+    auto input = small_water_input({bundled("water/data_0")}, {bundled("water/data_3")});
+    input["model"]["descriptor"] = {{"type", "painn"}, {"rcut", 3.5},        {"features", 8},
+                                    {"layers", 3},     {"radial_basis", 6}, {"seed", 1}};
+    input["training"]["numb_steps"] = 5;
+    write_text(*dir_ / "input.json", input.dump());
+    const Result r = run("train " + (*dir_ / "input.json") + " -o " + (*dir_ / "out"));
+    EXPECT_EQ(r.code, 0) << r.output;
+    if (r.code == 0) checkpoint_ = *dir_ / "out/model.ckpt.pt";
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (checkpoint_.empty()) GTEST_SKIP() << "training the test model failed";
+    handle_.reset(af_model_load(checkpoint_.c_str(), nullptr));
+    ASSERT_TRUE(af_model_ok(handle_.get())) << af_model_error(handle_.get());
+  }
+
+  static inline TempDir* dir_ = nullptr;
+  static inline std::string checkpoint_;
+  Handle handle_;
+};
+
+// One domain whose ghosts are periodic images of its own atoms: the exchange copies owners' rows
+// to their ghosts and adds ghosts' rows to their owners, as LAMMPS' communication does.
+struct ImageExchange {
+  std::vector<int> owner;  // of each ghost
+  int nlocal = 0;
+  std::vector<int> directions;  // the calls, in order
+  int fail_on_call = -1;
+
+  static int call(void* self, int direction, int nall, int width, double* rows) {
+    auto* e = static_cast<ImageExchange*>(self);
+    if (static_cast<int>(e->directions.size()) == e->fail_on_call) return 1;
+    e->directions.push_back(direction);
+    EXPECT_EQ(nall, e->nlocal + static_cast<int>(e->owner.size()));
+    for (std::size_t g = 0; g < e->owner.size(); ++g) {
+      double* ghost = rows + (e->nlocal + g) * width;
+      double* own = rows + static_cast<std::size_t>(e->owner[g]) * width;
+      for (int k = 0; k < width; ++k) {
+        if (direction == AF_GHOSTS_FORWARD) ghost[k] = own[k];
+        else own[k] += ghost[k];
+      }
+    }
+    return 0;
+  }
+};
+
+TEST_F(CApiExchange, ExchangeDomainMatchesPeriodicEvaluation) {
+  EXPECT_EQ(af_model_ghost_exchange_width(handle_.get()), 4 * 8);  // s and v of 8 features
+  Frame water = load_frame(bundled("water/data_3"), 0);
+  for (int& t : water.types) ASSERT_LT(t, 2);  // O and H only
+  const Atomic ref = compute_atomic(handle_.get(), water);
+  const double cutoff = af_model_cutoff(handle_.get());
+  ASSERT_GT(af_model_receptive_field(handle_.get()), 2.5 * cutoff);
+
+  // Ghosts one cut-off (plus a skin) deep: a quarter of the receptive field.
+  Frame domain = water;
+  ImageExchange exchange;
+  exchange.owner = add_ghosts(domain, cutoff + 1.0);
+  const int nlocal = water.natoms, nall = nlocal + static_cast<int>(exchange.owner.size());
+  exchange.nlocal = nlocal;
+  double energy = 0;
+  std::vector<double> force(3 * nall), virial(9), atom_energy(nlocal), atom_virial(9 * nall);
+  ASSERT_EQ(af_model_compute_exchange(handle_.get(), nall, nlocal, domain.coord.data(), domain.types.data(),
+                                      &ImageExchange::call, &exchange, &energy, force.data(), virial.data(),
+                                      atom_energy.data(), atom_virial.data()),
+            AF_OK)
+      << af_model_error(handle_.get());
+  // Before layers 2 and 3, then their gradients in reverse.
+  EXPECT_EQ(exchange.directions,
+            (std::vector<int>{AF_GHOSTS_FORWARD, AF_GHOSTS_FORWARD, AF_GHOSTS_REVERSE, AF_GHOSTS_REVERSE}));
+  expect_close(energy, ref.energy, "energy");
+  for (int c = 0; c < 9; ++c) expect_close(virial[c], ref.virial[c], "virial " + std::to_string(c));
+  for (int i = 0; i < nlocal; ++i) expect_close(atom_energy[i], ref.atom_energy[i], "atom energy");
+  for (int g = 0; g < static_cast<int>(exchange.owner.size()); ++g) {
+    for (int c = 0; c < 3; ++c) force[3 * exchange.owner[g] + c] += force[3 * (nlocal + g) + c];
+    for (int c = 0; c < 9; ++c) atom_virial[9 * exchange.owner[g] + c] += atom_virial[9 * (nlocal + g) + c];
+  }
+  for (int k = 0; k < 3 * nlocal; ++k) expect_close(force[k], ref.force[k], "force " + std::to_string(k));
+  for (int k = 0; k < 9 * nlocal; ++k)
+    expect_close(atom_virial[k], ref.atom_virial[k], "atom virial " + std::to_string(k));
+
+  // Without the exchange these ghosts are too shallow.
+  double e_local = 0;
+  ASSERT_EQ(af_model_compute_local(handle_.get(), nall, nlocal, domain.coord.data(), domain.types.data(), &e_local,
+                                   nullptr, nullptr, nullptr, nullptr),
+            AF_OK);
+  EXPECT_GT(std::abs(e_local - ref.energy), 1e-6);
+}
+
+TEST_F(CApiExchange, EmptyDomainsExchangeAndErrors) {
+  const double coord[9] = {0, 0, 0, 0.76, 0.59, 0, -0.76, 0.59, 0};
+  const int types[3] = {0, 1, 1};
+  // A domain owning no atom, with or without ghosts, makes the same exchanges as one with atoms.
+  const std::vector<int> expected = {AF_GHOSTS_FORWARD, AF_GHOSTS_FORWARD, AF_GHOSTS_REVERSE, AF_GHOSTS_REVERSE};
+  for (const int nall : {3, 0}) {
+    ImageExchange exchange;  // records the calls; the ghosts' owners are elsewhere (nothing to copy)
+    exchange.nlocal = nall;
+    double energy = 1.0;
+    std::vector<double> force(3 * nall, 1.0);
+    ASSERT_EQ(af_model_compute_exchange(handle_.get(), nall, 0, nall ? coord : nullptr, nall ? types : nullptr,
+                                        &ImageExchange::call, &exchange, &energy, force.data(), nullptr, nullptr,
+                                        nullptr),
+              AF_OK)
+        << af_model_error(handle_.get());
+    EXPECT_EQ(exchange.directions, expected) << nall << " ghosts";
+    EXPECT_EQ(energy, 0.0);
+    EXPECT_EQ(force, std::vector<double>(3 * nall, 0.0));
+  }
+
+  double energy = 12345.0;
+  ImageExchange failing;
+  failing.nlocal = 3;
+  failing.fail_on_call = 1;
+  EXPECT_EQ(af_model_compute_exchange(handle_.get(), 3, 3, coord, types, &ImageExchange::call, &failing, &energy,
+                                      nullptr, nullptr, nullptr, nullptr),
+            AF_ERR_COMPUTE);
+  EXPECT_NE(std::string(af_model_error(handle_.get())).find("ghost exchange callback failed"), std::string::npos)
+      << af_model_error(handle_.get());
+  EXPECT_EQ(af_model_compute_exchange(handle_.get(), 3, 3, coord, types, nullptr, nullptr, &energy, nullptr, nullptr,
+                                      nullptr, nullptr),
+            AF_ERR_ARGUMENT);
+  EXPECT_EQ(af_model_compute_exchange(handle_.get(), 2, 3, coord, types, &ImageExchange::call, &failing, &energy,
+                                      nullptr, nullptr, nullptr, nullptr),
+            AF_ERR_ARGUMENT);
+  EXPECT_EQ(energy, 12345.0);
+  EXPECT_EQ(af_model_compute_exchange(nullptr, 3, 3, coord, types, &ImageExchange::call, &failing, &energy, nullptr,
+                                      nullptr, nullptr, nullptr),
+            AF_ERR_NULL_HANDLE);
+  EXPECT_EQ(af_model_ghost_exchange_width(nullptr), 0);
+}
+
+// se_e2_a has no node features to exchange: its ghosts need only the cut-off anyway.
+TEST_F(CApiAtomic, OneHopModelsHaveNoGhostExchange) {
+  EXPECT_EQ(af_model_ghost_exchange_width(handle_.get()), 0);
+  const double coord[9] = {0, 0, 0, 0.76, 0.59, 0, -0.76, 0.59, 0};
+  const int types[3] = {0, 1, 1};
+  double energy = 0;
+  ImageExchange exchange;
+  exchange.nlocal = 3;
+  EXPECT_EQ(af_model_compute_exchange(handle_.get(), 3, 3, coord, types, &ImageExchange::call, &exchange, &energy,
+                                      nullptr, nullptr, nullptr, nullptr),
+            AF_ERR_ARGUMENT);
+  EXPECT_NE(std::string(af_model_error(handle_.get())).find("af_model_compute_local"), std::string::npos);
+  EXPECT_TRUE(exchange.directions.empty());
 }
 
 }  // namespace
