@@ -1,5 +1,8 @@
 #include "model/painn.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "core/error.hpp"
 #include "model/ghost_exchange.hpp"
 #include "model/radial_basis.hpp"
@@ -18,7 +21,19 @@ config::Node painn_schema() {
            defaulted("radial_basis", positive(integer("Bessel functions of the edge length")), 20),
            defaulted("envelope_exponent", positive(integer("p of the polynomial envelope that takes edges smoothly to "
                                                            "zero at rcut")),
-                     6)}));
+                     6),
+           defaulted("normalise_messages",
+                     boolean("divide each layer's sum of messages over the neighbours by sqrt of the mean number of "
+                             "neighbours within rcut in the training data (computed with the data statistics and "
+                             "stored in the model), so that an initialised model's features and forces are of order "
+                             "one at any density; false: plain sums, as in models written before this key"),
+                     true),
+           defaulted("smooth_directions",
+                     boolean("vector messages along r_ij / rcut instead of the unit vector r_ij / r: the same "
+                             "directions weighted by r / rcut, so that the energy stays smooth where two atoms meet "
+                             "(a unit vector turns over there, and an initialised model, which has no repulsion, "
+                             "lets atoms meet in MD); false: unit vectors, as in models written before this key"),
+                     true)}));
 }
 
 std::unique_ptr<Descriptor> make_painn(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map,
@@ -31,7 +46,12 @@ PaiNN::PaiNN(const nlohmann::ordered_json& config, const std::vector<std::string
     : rcut_(config.at("rcut").get<double>()),
       features_(config.at("features").get<int64_t>()),
       radial_basis_(config.at("radial_basis").get<int64_t>()),
-      envelope_exponent_(config.at("envelope_exponent").get<int64_t>()) {
+      envelope_exponent_(config.at("envelope_exponent").get<int64_t>()),
+      // Model files written before these keys existed lack them (their configs were resolved
+      // without them): they keep the plain sums and unit vectors they were trained with.
+      normalise_messages_(config.value("normalise_messages", false)),
+      smooth_directions_(config.value("smooth_directions", false)),
+      avg_neighbours_(at::ones({1}, at::TensorOptions().dtype(dtype))) {
   at::Generator generator = at::detail::createCPUGenerator(seed);
   const int64_t f = features_;
   embedding_ = ElementEmbedding(type_map, f, dtype, generator);
@@ -58,12 +78,16 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
   const at::Tensor r = at::sqrt((rij * rij).sum(1, true));  // (ne, 1); no edge has r = 0
   // (ne, 3, F), materialised: libtorch 1.13's CPU kernels are ~10x slower when a product
   // broadcasts along the innermost dimension, in the forward and every backward pass.
-  const at::Tensor direction = (rij / r).unsqueeze(2).expand({rij.size(0), 3, features_}).contiguous();
+  const at::Tensor edge_direction = smooth_directions_ ? rij / rcut_ : rij / r;
+  const at::Tensor direction = edge_direction.unsqueeze(2).expand({rij.size(0), 3, features_}).contiguous();
   // The filters are linear (no bias) in the enveloped basis, so they vanish at rcut.
   const at::Tensor radial = bessel_basis(r, rcut_, radial_basis_) * polynomial_envelope(r, rcut_, envelope_exponent_);
 
   at::Tensor s = embedding_.forward(input.atype);
   at::Tensor v = at::zeros({natoms, 3, f}, s.options());
+  // The same constant on every rank (a buffer, broadcast with the parameters), applied to the
+  // whole sums after they leave the partition.
+  const double norm = normalise_messages_ ? 1.0 / std::sqrt(avg_neighbours_.item<double>()) : 1.0;
   for (const auto& layer : layers_) {
     if (&layer != &layers_.front()) refresh_ghosts(input, {&s, &v});  // domains: ghosts from owners
     // Message from neighbour j to centre i: phi(s_j) * W(r_ij), split into a scalar update, a
@@ -71,10 +95,10 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
     const at::Tensor phi = part.enter(layer.message_out.forward(swish(layer.message_in.forward(s))));
     const at::Tensor x = phi.index_select(0, neighbour) * layer.filter.entered(part).forward(radial);
     const auto parts = x.split(f, 1);
-    s = s + part.leave(at::zeros_like(s).index_add(0, centre, parts[0]));
+    s = s + norm * part.leave(at::zeros_like(s).index_add(0, centre, parts[0]));
     const at::Tensor dv =
         part.enter(v).index_select(0, neighbour) * parts[1].unsqueeze(1) + parts[2].unsqueeze(1) * direction;
-    v = v + part.leave(at::zeros_like(v).index_add(0, centre, dv));
+    v = v + norm * part.leave(at::zeros_like(v).index_add(0, centre, dv));
 
     // Update: scalars and vector norms gate U v and the invariant <U v, V v>. The small constant
     // keeps |V v| differentiable where v = 0 (every atom before the first message).
@@ -89,8 +113,19 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
   return {s, v};
 }
 
+void PaiNN::compute_statistics(const std::vector<ModelInput>& samples) {
+  double edges = 0, atoms = 0;
+  for (const auto& sample : samples) {
+    edges += static_cast<double>(sample.edge_vec.size(0));
+    atoms += static_cast<double>(sample.natoms());
+  }
+  // At least 1: data of mostly isolated atoms would otherwise scale the few messages up.
+  avg_neighbours_.fill_(std::max(1.0, edges / std::max(1.0, atoms)));
+}
+
 void PaiNN::register_into(ParameterList& list, const std::string& prefix) {
   embedding_.register_into(list, prefix + "embedding.");
+  if (normalise_messages_) list.add_buffer(prefix + "avg_neighbours", &avg_neighbours_);
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const std::string p = prefix + "layers." + std::to_string(l) + ".";
     Layer& layer = layers_[l];

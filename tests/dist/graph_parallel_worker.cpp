@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
     testing::roughen(*model, trunk == "painn" ? 1.0 : 2.0);
     const data::System system = frame == "water" ? testing::single_frame("water/data_0", 1)
                                                  : testing::single_frame("metals/Cu_mishin1/train/Cu32", 92);
+    // Every rank computes the same statistics (painn's message normalisation), as training
+    // broadcasts them.
+    model->compute_statistics({system}, {1});
     model::ModelInput input = model->prepare(system, {0});
     if (group->world_size() > 1) input.partition = std::make_shared<model::GraphPartition>(group);
     const model::Prediction p = model->evaluate(input, /*create_graph=*/true);
