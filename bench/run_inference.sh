@@ -54,8 +54,9 @@ BIN="$BUILD/src/cli/atomforge"
 LMP="$(realpath -q "$BUILD/plugins/lammps/lmp_atomforge" || true)"
 PLUGIN="$(realpath -q "$BUILD/plugins/lammps/atomforgeplugin.so" || true)"
 source bench/lib.sh
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS="$THREADS"
-echo "libtorch intra-op threads: OMP_NUM_THREADS=$OMP_NUM_THREADS (OPENBLAS_NUM_THREADS=1); LAMMPS: 1 MPI rank;" \
+unset OPENBLAS_NUM_THREADS  # OpenBLAS for OpenMP (scripts/install-deps.sh) follows OMP_NUM_THREADS
+export OMP_NUM_THREADS="$THREADS"
+echo "libtorch intra-op threads: OMP_NUM_THREADS=$OMP_NUM_THREADS (OPENBLAS_NUM_THREADS unset); LAMMPS: 1 MPI rank;" \
   "memory limit per run: $MEM_LIMIT_GIB GiB" >&2
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -123,7 +124,7 @@ out = head("Inference throughput: `atomforge md` and LAMMPS, water", "bench/run_
     "periodic 12.44 A cube) and its 2x2x2 and 4x4x4 replicas (1536, 12288 atoms), NVE from 300 K, "
     "0.5 fs steps, float64. Models: `bench/models/water-{se_e2_a,painn,dimenet}.json` (se_e2_a: "
     "DeePMD-kit's `examples/water/se_e2_a` sizes), trained "
-    f"{e['TRAIN_STEPS']} steps (enough to tame an initialised network's huge forces so that NVE stays stable; 2 steps left painn throwing atoms out) and frozen: the cost of an evaluation does not depend on the weights.",
+    f"{e['TRAIN_STEPS']} steps (so that NVE from the DFT geometry stays physical) and frozen: the cost of an evaluation does not depend on the weights.",
     "",
     "- **md**: `atomforge md`, neighbour-list skin 1 A; s/step between the progress lines of step 0 "
     "(after the first force evaluation) and the last step.",
@@ -131,7 +132,7 @@ out = head("Inference throughput: `atomforge md` and LAMMPS, water", "bench/run_
     "`fix nve`; s/step = LAMMPS' \"Loop time\" / steps (the setup's force evaluation is not in it). "
     "On one rank with a periodic box the model computes the whole box with its own periodic images "
     "(LAMMPS' ghosts, one cut-off plus the skin deep, are unused; plugins/lammps/README.md).",
-    f"- libtorch intra-op threads: OMP_NUM_THREADS={e['THREADS']}, OPENBLAS_NUM_THREADS=1. "
+    f"- libtorch intra-op threads: OMP_NUM_THREADS={e['THREADS']}, OPENBLAS_NUM_THREADS unset (OpenBLAS built for OpenMP). "
     "atom-steps/s = atoms x steps / seconds.",
     f"- Steps aim at {e['TARGET_S']} s of timed run, within [{e['MIN_STEPS']}, {e['MAX_STEPS']}]. "
     "Each run in its own process; peak RSS is the process's (ru_maxrss). A run is killed when its "

@@ -33,7 +33,9 @@ fi
 cmake --build "$BUILD" --target bench_se_e2_a ${JOBS:+--parallel "$JOBS"}
 BIN="$BUILD/bench/bench_se_e2_a"
 
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=2
+# OpenBLAS built for OpenMP (scripts/install-deps.sh) shares libtorch's threads: OMP_NUM_THREADS only.
+unset OPENBLAS_NUM_THREADS
+export OMP_NUM_THREADS=2
 JSONL="$(mktemp)"
 trap 'rm -f "$JSONL"' EXIT
 
@@ -130,7 +132,7 @@ if e["EXTRA_BLAS"]:
     w(f"- extra rows: `LD_LIBRARY_PATH={e['EXTRA_BLAS_DIR']}` loads `{e['EXTRA_BLAS']}`")
 w(f"- git commit: {e['COMMIT']}")
 w(f"- command: `{e['SCRIPT_CMD'].strip()}` (STEPS={e['STEPS']} WARMUP={e['WARMUP']}), "
-  f"with OPENBLAS_NUM_THREADS=1 and OMP_NUM_THREADS equal to the thread count"
+  f"with OMP_NUM_THREADS equal to the thread count (OPENBLAS_NUM_THREADS unset)"
   + (f", OMP_WAIT_POLICY={e['WAIT_POLICY']}" if e["WAIT_POLICY"] else "") + "; per run: "
   f"`{e['BIN']} --steps {e['STEPS']} --warmup {e['WARMUP']} --threads T --precision P --mode M`")
 w("")

@@ -4,7 +4,8 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ ccache   # build
   libtorch-dev                   # tensors, autograd (forces, double backward), c10d collectives
-  libopenblas0-pthread           # fast BLAS for libtorch (only recommended by it; the reference BLAS is 4x slower)
+  libopenblas0-openmp            # fast BLAS for libtorch (only recommended by it; the reference BLAS is 4x slower),
+                                 # on libtorch's OpenMP threads (the pthread build fights them: 2x slower steps)
   libgloo-dev                    # headers c10d's ProcessGroupGloo includes (symbols are in libtorch)
   nlohmann-json3-dev             # input.json, model file headers
   libyaml-cpp-dev                # DeePMD-kit's backend-neutral model files (atomforge convert)
