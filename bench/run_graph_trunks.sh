@@ -20,7 +20,8 @@ OUT="${OUT:-bench/results/graph_trunks.md}"
 cmake --build "$BUILD" --target bench_se_e2_a
 BIN="$BUILD/bench/bench_se_e2_a"
 source bench/lib.sh
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=2
+unset OPENBLAS_NUM_THREADS  # OpenBLAS for OpenMP (scripts/install-deps.sh) follows OMP_NUM_THREADS
+export OMP_NUM_THREADS=2
 JSONL="$(mktemp)"
 trap 'rm -f "$JSONL"' EXIT
 
