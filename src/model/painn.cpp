@@ -87,7 +87,8 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
   at::Tensor v = at::zeros({natoms, 3, f}, s.options());
   // The same constant on every rank (a buffer, broadcast with the parameters), applied to the
   // whole sums after they leave the partition.
-  const double norm = normalise_messages_ ? 1.0 / std::sqrt(avg_neighbours_.item<double>()) : 1.0;
+  const at::Tensor message_scale = avg_neighbours_.rsqrt();
+  auto summed = [&](const at::Tensor& sum) { return normalise_messages_ ? message_scale * sum : sum; };
   for (const auto& layer : layers_) {
     if (&layer != &layers_.front()) refresh_ghosts(input, {&s, &v});  // domains: ghosts from owners
     // Message from neighbour j to centre i: phi(s_j) * W(r_ij), split into a scalar update, a
@@ -95,10 +96,10 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
     const at::Tensor phi = part.enter(layer.message_out.forward(swish(layer.message_in.forward(s))));
     const at::Tensor x = phi.index_select(0, neighbour) * layer.filter.entered(part).forward(radial);
     const auto parts = x.split(f, 1);
-    s = s + norm * part.leave(at::zeros_like(s).index_add(0, centre, parts[0]));
+    s = s + summed(part.leave(at::zeros_like(s).index_add(0, centre, parts[0])));
     const at::Tensor dv =
         part.enter(v).index_select(0, neighbour) * parts[1].unsqueeze(1) + parts[2].unsqueeze(1) * direction;
-    v = v + norm * part.leave(at::zeros_like(v).index_add(0, centre, dv));
+    v = v + summed(part.leave(at::zeros_like(v).index_add(0, centre, dv)));
 
     // Update: scalars and vector norms gate U v and the invariant <U v, V v>. The small constant
     // keeps |V v| differentiable where v = 0 (every atom before the first message).

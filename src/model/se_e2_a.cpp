@@ -125,7 +125,7 @@ RealSlots find_real_slots(const at::Tensor& slot_index, const at::Tensor& atype,
     at::Tensor start = at::zeros({natoms + 1}, at::kLong);
     start.narrow(0, 1, natoms).copy_(at::bincount(centre, {}, natoms).cumsum(0));
     out.begin.push_back(begin);
-    out.by_net.push_back({start, centre, at::arange(count, at::kLong), count});
+    out.by_net.push_back({start, centre});
     begin += count;
   }
 
@@ -155,8 +155,8 @@ at::Tensor SeE2A::forward(const ModelInput& input) const {
   at::Tensor t_matrix = at::zeros({natoms, 4, m1}, env.options());
   for (std::size_t n = 0; n < embeddings_.size(); ++n) {
     const Segments& rows = slots.by_net[n];
-    if (rows.sources == 0) continue;
-    const at::Tensor env_n = env.narrow(0, slots.begin[n], rows.sources);
+    if (rows.rows() == 0) continue;
+    const at::Tensor env_n = env.narrow(0, slots.begin[n], rows.rows());
     t_matrix = t_matrix + contract_segments(env_n, embeddings_[n].forward(env_n.narrow(1, 0, 1)), rows);
   }
 

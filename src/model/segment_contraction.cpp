@@ -1,7 +1,5 @@
 #include "model/segment_contraction.hpp"
 
-#include <algorithm>
-
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -16,13 +14,12 @@ using torch::autograd::variable_list;
 // Rows per parallel task: enough work to outweigh the scheduling.
 constexpr int64_t kGrain = 16;
 
-// T[i] = sum_r env[r]^T g[source[r]]
+// T[i] = sum_r env[r]^T g[r]
 at::Tensor contract_kernel(const at::Tensor& env_in, const at::Tensor& g_in, const Segments& s) {
   const at::Tensor env = env_in.contiguous(), g = g_in.contiguous();
   const int64_t width = env.size(1), m = g.size(1);
   at::Tensor out = at::zeros({s.centres(), width, m}, env.options());
   const int64_t* start = s.start.data_ptr<int64_t>();
-  const int64_t* source = s.source.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(env.scalar_type(), "contract_segments", [&] {
     const scalar_t* e = env.data_ptr<scalar_t>();
     const scalar_t* gp = g.data_ptr<scalar_t>();
@@ -30,7 +27,7 @@ at::Tensor contract_kernel(const at::Tensor& env_in, const at::Tensor& g_in, con
     at::parallel_for(0, s.centres(), kGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i)
         for (int64_t r = start[i]; r < start[i + 1]; ++r) {
-          const scalar_t* gr = gp + source[r] * m;
+          const scalar_t* gr = gp + r * m;
           for (int64_t c = 0; c < width; ++c) {
             const scalar_t ec = e[r * width + c];
             scalar_t* oc = o + (i * width + c) * m;
@@ -42,20 +39,19 @@ at::Tensor contract_kernel(const at::Tensor& env_in, const at::Tensor& g_in, con
   return out;
 }
 
-// E[r, c] = t[centre[r], c] . g[source[r]]
+// E[r, c] = t[centre[r], c] . g[r]
 at::Tensor row_dot_kernel(const at::Tensor& t_in, const at::Tensor& g_in, const Segments& s) {
   const at::Tensor t = t_in.contiguous(), g = g_in.contiguous();
-  const int64_t width = t.size(1), m = t.size(2), rows = s.centre.size(0);
+  const int64_t width = t.size(1), m = t.size(2), rows = s.rows();
   at::Tensor out = at::empty({rows, width}, t.options());
   const int64_t* centre = s.centre.data_ptr<int64_t>();
-  const int64_t* source = s.source.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "segment_row_dot", [&] {
     const scalar_t* tp = t.data_ptr<scalar_t>();
     const scalar_t* gp = g.data_ptr<scalar_t>();
     scalar_t* o = out.data_ptr<scalar_t>();
     at::parallel_for(0, rows, kGrain, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
-        const scalar_t* gr = gp + source[r] * m;
+        const scalar_t* gr = gp + r * m;
         for (int64_t c = 0; c < width; ++c) {
           const scalar_t* tc = tp + (centre[r] * width + c) * m;
           scalar_t sum = 0;
@@ -68,24 +64,19 @@ at::Tensor row_dot_kernel(const at::Tensor& t_in, const at::Tensor& g_in, const 
   return out;
 }
 
-// G[source[r]] = env[r] . t[centre[r]]; rows of G that no row names stay zero.
+// G[r] = env[r] . t[centre[r]]
 at::Tensor row_expand_kernel(const at::Tensor& env_in, const at::Tensor& t_in, const Segments& s) {
   const at::Tensor env = env_in.contiguous(), t = t_in.contiguous();
-  const int64_t width = t.size(1), m = t.size(2), rows = s.centre.size(0);
-  // A permutation writes every output row: nothing to clear.
-  const bool every_row = s.sources == rows;
-  at::Tensor out = every_row ? at::empty({s.sources, m}, t.options()) : at::zeros({s.sources, m}, t.options());
+  const int64_t width = t.size(1), m = t.size(2), rows = s.rows();
+  at::Tensor out = at::zeros({rows, m}, t.options());
   const int64_t* centre = s.centre.data_ptr<int64_t>();
-  const int64_t* source = s.source.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "segment_row_expand", [&] {
     const scalar_t* e = env.data_ptr<scalar_t>();
     const scalar_t* tp = t.data_ptr<scalar_t>();
     scalar_t* o = out.data_ptr<scalar_t>();
-    // Each row writes its own output row (source is a permutation): no two tasks collide.
     at::parallel_for(0, rows, kGrain, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
-        scalar_t* orow = o + source[r] * m;
-        if (every_row) std::fill(orow, orow + m, scalar_t(0));
+        scalar_t* orow = o + r * m;
         for (int64_t c = 0; c < width; ++c) {
           const scalar_t ec = e[r * width + c];
           const scalar_t* tc = tp + (centre[r] * width + c) * m;
@@ -100,13 +91,10 @@ at::Tensor row_expand_kernel(const at::Tensor& env_in, const at::Tensor& t_in, c
 void save_segments(AutogradContext* ctx, const Segments& s) {
   ctx->saved_data["start"] = s.start;
   ctx->saved_data["centre"] = s.centre;
-  ctx->saved_data["source"] = s.source;
-  ctx->saved_data["sources"] = s.sources;
 }
 
 Segments saved_segments(AutogradContext* ctx) {
-  return {ctx->saved_data["start"].toTensor(), ctx->saved_data["centre"].toTensor(),
-          ctx->saved_data["source"].toTensor(), ctx->saved_data["sources"].toInt()};
+  return {ctx->saved_data["start"].toTensor(), ctx->saved_data["centre"].toTensor()};
 }
 
 // The three functions below are each other's derivatives.

@@ -9,18 +9,16 @@
 
 namespace atomforge::model {
 
-// Neighbour rows grouped by centre: rows start[i] .. start[i+1]-1 belong to centre i, and row r
-// pairs with row source[r] of the embedding matrix (a permutation of the rows: each is used once).
+// Neighbour rows grouped by centre: rows start[i] .. start[i+1]-1 belong to centre i.
 struct Segments {
   at::Tensor start;   // (ncentres + 1) int64
   at::Tensor centre;  // (nrows) int64, the centre of each row
-  at::Tensor source;  // (nrows) int64
-  int64_t sources = 0;  // rows of the embedding matrix
   int64_t centres() const { return start.size(0) - 1; }
+  int64_t rows() const { return centre.size(0); }
 };
 
-// T[i] = sum over the rows r of centre i of env[r]^T g[source[r]]: (ncentres, C, M) from env
-// (nrows, C) and g (sources, M).
+// T[i] = sum over the rows r of centre i of env[r]^T g[r]: (ncentres, C, M) from env (nrows, C)
+// and the embedding g (nrows, M).
 at::Tensor contract_segments(const at::Tensor& env, const at::Tensor& g, const Segments& segments);
 
 // a[b] . b[b] for (B, N, K) and (B, K, M), any strides.

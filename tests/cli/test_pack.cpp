@@ -44,6 +44,7 @@ TEST(PackCommand, StoreTrainsAndTestsLikeItsNpySystems) {
   const auto metrics = [](const std::string& out) { return out.substr(out.find("number of test data")); };
   const Result trained_on_npy = run("test -m " + (dir / "npy/model.ckpt.pt") + " -s " + bundled("water/data_3"));
   const Result trained_on_afd = run("test -m " + (dir / "afd/model.ckpt.pt") + " -s " + bundled("water/data_3"));
+  ASSERT_EQ(trained_on_npy.code, 0) << trained_on_npy.output;
   ASSERT_EQ(trained_on_afd.code, 0) << trained_on_afd.output;
   EXPECT_EQ(metrics(trained_on_afd.output), metrics(trained_on_npy.output));
 
@@ -90,6 +91,7 @@ TEST(PackCommand, BadInputsWriteNothing) {
     EXPECT_TRUE(only_files(dir, before)) << args;
   }
   const Result r = run("pack " + (dir / "good") + " -o " + (dir / "out.npy"));
+  EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("ends in .afd"), std::string::npos) << r.output;
   EXPECT_TRUE(only_files(dir, before));
 }
