@@ -44,7 +44,7 @@ Activation activation_by_name(const std::string& name) {
 
 Mlp::Mlp(int64_t in_dim, const std::vector<int64_t>& widths, bool resnet_dt, const std::string& activation,
          bool linear_output, int64_t out_dim, at::ScalarType dtype, at::Generator& generator)
-    : activation_(activation_by_name(activation)) {
+    : activation_name_(activation), activation_(activation_by_name(activation)) {
   int64_t in = in_dim;
   for (int64_t width : widths) {
     layers_.push_back(make_layer(in, width, resnet_dt, true, dtype, generator));

@@ -28,9 +28,12 @@ class Mlp {
   void register_into(ParameterList& list, const std::string& prefix);
   int64_t out_dim() const;
   std::vector<MlpLayer>& layers() { return layers_; }
+  const std::vector<MlpLayer>& layers() const { return layers_; }
+  const std::string& activation_name() const { return activation_name_; }
 
  private:
   std::vector<MlpLayer> layers_;
+  std::string activation_name_;
   Activation activation_;
 };
 

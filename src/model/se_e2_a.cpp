@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "core/error.hpp"
+#include "model/scalar_embedding.hpp"
 #include "model/segment_contraction.hpp"
 
 namespace atomforge::model {
@@ -157,7 +158,7 @@ at::Tensor SeE2A::forward(const ModelInput& input) const {
     const Segments& rows = slots.by_net[n];
     if (rows.rows() == 0) continue;
     const at::Tensor env_n = env.narrow(0, slots.begin[n], rows.rows());
-    t_matrix = t_matrix + contract_segments(env_n, embeddings_[n].forward(env_n.narrow(1, 0, 1)), rows);
+    t_matrix = t_matrix + contract_segments(env_n, scalar_embedding(embeddings_[n], env_n.narrow(1, 0, 1)), rows);
   }
 
   // Padding: row -davg/dstd and its embedding, per (centre type, slot).

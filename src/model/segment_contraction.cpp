@@ -4,6 +4,8 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "core/vector_clones.hpp"
+
 namespace atomforge::model {
 
 namespace {
@@ -14,75 +16,99 @@ using torch::autograd::variable_list;
 // Rows per parallel task: enough work to outweigh the scheduling.
 constexpr int64_t kGrain = 16;
 
+// The loops below are compiled for several vector widths (core/vector_clones.hpp); each works on
+// rows begin .. end - 1 of its output.
+
 // T[i] = sum_r env[r]^T g[r]
+template <typename T>
+ATOMFORGE_VECTOR_CLONES void contract_rows(const T* e, const T* g, const int64_t* start, T* out, int64_t begin,
+                                           int64_t end, int64_t width, int64_t m) {
+  for (int64_t i = begin; i < end; ++i)
+    for (int64_t r = start[i]; r < start[i + 1]; ++r) {
+      const T* gr = g + r * m;
+      for (int64_t c = 0; c < width; ++c) {
+        const T ec = e[r * width + c];
+        T* oc = out + (i * width + c) * m;
+        for (int64_t k = 0; k < m; ++k) oc[k] += ec * gr[k];
+      }
+    }
+}
+
+// sum_k a[k] b[k] in kLanes independent partial sums, so that the compiler can vectorise it
+// without reordering a single sum (which it may not do without -ffast-math).
+template <typename T>
+inline T dot(const T* a, const T* b, int64_t m) {
+  constexpr int64_t kLanes = 8;
+  T partial[kLanes] = {};
+  int64_t k = 0;
+  for (; k + kLanes <= m; k += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) partial[l] += a[k + l] * b[k + l];
+  T sum = 0;
+  for (; k < m; ++k) sum += a[k] * b[k];
+  for (int64_t l = 0; l < kLanes; ++l) sum += partial[l];
+  return sum;
+}
+
+// E[r, c] = t[centre[r], c] . g[r]
+template <typename T>
+ATOMFORGE_VECTOR_CLONES void row_dot_rows(const T* t, const T* g, const int64_t* centre, T* out, int64_t begin,
+                                          int64_t end, int64_t width, int64_t m) {
+  for (int64_t r = begin; r < end; ++r)
+    for (int64_t c = 0; c < width; ++c) out[r * width + c] = dot(t + (centre[r] * width + c) * m, g + r * m, m);
+}
+
+// G[r] = env[r] . t[centre[r]]
+template <typename T>
+ATOMFORGE_VECTOR_CLONES void row_expand_rows(const T* e, const T* t, const int64_t* centre, T* out, int64_t begin,
+                                             int64_t end, int64_t width, int64_t m) {
+  for (int64_t r = begin; r < end; ++r) {
+    T* orow = out + r * m;
+    for (int64_t k = 0; k < m; ++k) orow[k] = 0;
+    for (int64_t c = 0; c < width; ++c) {
+      const T ec = e[r * width + c];
+      const T* tc = t + (centre[r] * width + c) * m;
+      for (int64_t k = 0; k < m; ++k) orow[k] += ec * tc[k];
+    }
+  }
+}
+
 at::Tensor contract_kernel(const at::Tensor& env_in, const at::Tensor& g_in, const Segments& s) {
   const at::Tensor env = env_in.contiguous(), g = g_in.contiguous();
   const int64_t width = env.size(1), m = g.size(1);
   at::Tensor out = at::zeros({s.centres(), width, m}, env.options());
   const int64_t* start = s.start.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(env.scalar_type(), "contract_segments", [&] {
-    const scalar_t* e = env.data_ptr<scalar_t>();
-    const scalar_t* gp = g.data_ptr<scalar_t>();
-    scalar_t* o = out.data_ptr<scalar_t>();
     at::parallel_for(0, s.centres(), kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i)
-        for (int64_t r = start[i]; r < start[i + 1]; ++r) {
-          const scalar_t* gr = gp + r * m;
-          for (int64_t c = 0; c < width; ++c) {
-            const scalar_t ec = e[r * width + c];
-            scalar_t* oc = o + (i * width + c) * m;
-            for (int64_t k = 0; k < m; ++k) oc[k] += ec * gr[k];
-          }
-        }
+      contract_rows(env.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(), start, out.data_ptr<scalar_t>(), begin, end,
+                    width, m);
     });
   });
   return out;
 }
 
-// E[r, c] = t[centre[r], c] . g[r]
 at::Tensor row_dot_kernel(const at::Tensor& t_in, const at::Tensor& g_in, const Segments& s) {
   const at::Tensor t = t_in.contiguous(), g = g_in.contiguous();
   const int64_t width = t.size(1), m = t.size(2), rows = s.rows();
   at::Tensor out = at::empty({rows, width}, t.options());
   const int64_t* centre = s.centre.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "segment_row_dot", [&] {
-    const scalar_t* tp = t.data_ptr<scalar_t>();
-    const scalar_t* gp = g.data_ptr<scalar_t>();
-    scalar_t* o = out.data_ptr<scalar_t>();
     at::parallel_for(0, rows, kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        const scalar_t* gr = gp + r * m;
-        for (int64_t c = 0; c < width; ++c) {
-          const scalar_t* tc = tp + (centre[r] * width + c) * m;
-          scalar_t sum = 0;
-          for (int64_t k = 0; k < m; ++k) sum += tc[k] * gr[k];
-          o[r * width + c] = sum;
-        }
-      }
+      row_dot_rows(t.data_ptr<scalar_t>(), g.data_ptr<scalar_t>(), centre, out.data_ptr<scalar_t>(), begin, end,
+                   width, m);
     });
   });
   return out;
 }
 
-// G[r] = env[r] . t[centre[r]]
 at::Tensor row_expand_kernel(const at::Tensor& env_in, const at::Tensor& t_in, const Segments& s) {
   const at::Tensor env = env_in.contiguous(), t = t_in.contiguous();
   const int64_t width = t.size(1), m = t.size(2), rows = s.rows();
-  at::Tensor out = at::zeros({rows, m}, t.options());
+  at::Tensor out = at::empty({rows, m}, t.options());
   const int64_t* centre = s.centre.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "segment_row_expand", [&] {
-    const scalar_t* e = env.data_ptr<scalar_t>();
-    const scalar_t* tp = t.data_ptr<scalar_t>();
-    scalar_t* o = out.data_ptr<scalar_t>();
     at::parallel_for(0, rows, kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        scalar_t* orow = o + r * m;
-        for (int64_t c = 0; c < width; ++c) {
-          const scalar_t ec = e[r * width + c];
-          const scalar_t* tc = tp + (centre[r] * width + c) * m;
-          for (int64_t k = 0; k < m; ++k) orow[k] += ec * tc[k];
-        }
-      }
+      row_expand_rows(env.data_ptr<scalar_t>(), t.data_ptr<scalar_t>(), centre, out.data_ptr<scalar_t>(), begin, end,
+                      width, m);
     });
   });
   return out;
@@ -144,29 +170,33 @@ variable_list RowExpand::backward(AutogradContext* ctx, variable_list grad) {
   return {RowDot::apply(saved[1], grad[0], s), Contract::apply(saved[0], grad[0], s), at::Tensor()};
 }
 
-// out[b] = a[b] . b[b], strided inputs, contiguous output.
+// out[p] = a[p] . b[p] for p in begin .. end - 1, strided inputs, contiguous output.
+template <typename T>
+ATOMFORGE_VECTOR_CLONES void small_bmm_rows(const T* ap, const T* bp, T* o, int64_t begin, int64_t end, int64_t n,
+                                            int64_t k, int64_t m, const int64_t* as, const int64_t* bs) {
+  for (int64_t p = begin; p < end; ++p)
+    for (int64_t i = 0; i < n; ++i) {
+      T* orow = o + (p * n + i) * m;
+      for (int64_t q = 0; q < k; ++q) {
+        const T aiq = ap[p * as[0] + i * as[1] + q * as[2]];
+        const T* brow = bp + p * bs[0] + q * bs[1];
+        if (bs[2] == 1)
+          for (int64_t j = 0; j < m; ++j) orow[j] += aiq * brow[j];
+        else
+          for (int64_t j = 0; j < m; ++j) orow[j] += aiq * brow[j * bs[2]];
+      }
+    }
+}
+
 at::Tensor small_bmm_kernel(const at::Tensor& a, const at::Tensor& b) {
   const int64_t batch = a.size(0), n = a.size(1), k = a.size(2), m = b.size(2);
   at::Tensor out = at::zeros({batch, n, m}, a.options());
+  const int64_t as[3] = {a.stride(0), a.stride(1), a.stride(2)};
+  const int64_t bs[3] = {b.stride(0), b.stride(1), b.stride(2)};
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "small_bmm", [&] {
-    const scalar_t* ap = a.data_ptr<scalar_t>();
-    const scalar_t* bp = b.data_ptr<scalar_t>();
-    scalar_t* o = out.data_ptr<scalar_t>();
-    const int64_t a0 = a.stride(0), a1 = a.stride(1), a2 = a.stride(2);
-    const int64_t b0 = b.stride(0), b1 = b.stride(1), b2 = b.stride(2);
     at::parallel_for(0, batch, kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p)
-        for (int64_t i = 0; i < n; ++i) {
-          scalar_t* orow = o + (p * n + i) * m;
-          for (int64_t q = 0; q < k; ++q) {
-            const scalar_t aiq = ap[p * a0 + i * a1 + q * a2];
-            const scalar_t* brow = bp + p * b0 + q * b1;
-            if (b2 == 1)
-              for (int64_t j = 0; j < m; ++j) orow[j] += aiq * brow[j];
-            else
-              for (int64_t j = 0; j < m; ++j) orow[j] += aiq * brow[j * b2];
-          }
-        }
+      small_bmm_rows(a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), begin, end, n, k, m,
+                     as, bs);
     });
   });
   return out;

@@ -1,0 +1,71 @@
+#include "model/block_gemm.hpp"
+
+#include <ATen/ATen.h>
+
+#include "core/error.hpp"
+
+#ifdef ATOMFORGE_HAVE_BLAS
+extern "C" {
+void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
+            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
+            const int* ldc);
+void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
+            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
+            const int* ldc);
+}
+#endif
+
+namespace atomforge::model {
+
+namespace {
+
+#ifdef ATOMFORGE_HAVE_BLAS
+void fortran_gemm(const char* ta, const char* tb, const int* m, const int* n, const int* k, const double* alpha,
+                  const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
+                  const int* ldc) {
+  dgemm_(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+void fortran_gemm(const char* ta, const char* tb, const int* m, const int* n, const int* k, const float* alpha,
+                  const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
+                  const int* ldc) {
+  sgemm_(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+int as_int(int64_t v) {
+  if (v > INT32_MAX) fail("matrix dimension {} exceeds the BLAS interface's 32-bit integers", v);
+  return static_cast<int>(v);
+}
+#endif
+
+}  // namespace
+
+template <typename T>
+void block_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+                int64_t ldb, T beta, T* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+#ifdef ATOMFORGE_HAVE_BLAS
+  // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: the operands swap, the
+  // flags stay.
+  const int mi = as_int(m), ni = as_int(n), ki = as_int(k), la = as_int(lda), lb = as_int(ldb), lc = as_int(ldc);
+  const T one = 1;
+  fortran_gemm(trans_b ? "T" : "N", trans_a ? "T" : "N", &ni, &mi, &ki, &one, b, &lb, a, &la, &beta, c, &lc);
+#else
+  const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  auto view = [&](const T* p, int64_t rows, int64_t cols, int64_t ld, bool transposed) {
+    const at::Tensor t = at::from_blob(const_cast<T*>(p), {transposed ? cols : rows, transposed ? rows : cols},
+                                       {ld, 1}, options);
+    return transposed ? t.t() : t;
+  };
+  at::Tensor out = at::from_blob(c, {m, n}, {ldc, 1}, options);
+  const at::Tensor product = at::mm(view(a, m, k, lda, trans_a), view(b, k, n, ldb, trans_b));
+  if (beta == T(0)) out.copy_(product);
+  else out.mul_(beta).add_(product);
+#endif
+}
+
+template void block_gemm<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
+                                 int64_t, double, double*, int64_t);
+template void block_gemm<float>(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
+                                float, float*, int64_t);
+
+}  // namespace atomforge::model

@@ -1,0 +1,427 @@
+#include "model/scalar_embedding.hpp"
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "core/vector_clones.hpp"
+#include "model/blas_threads.hpp"
+#include "model/block_gemm.hpp"
+#include "model/fast_tanh.hpp"
+
+namespace atomforge::model {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Neighbours per block: a layer's values and slopes for a block, (2 x 128 x 100) doubles, stay
+// in the core's L2 cache between the matrix product and the element-wise work around it.
+constexpr int64_t kBlock = 128;
+
+enum class Residual { kNone, kSame, kDouble };
+
+struct Layer {
+  int64_t in, out;
+  bool idt;
+  Residual residual;
+};
+
+// widths: n_0 (= 1) .. n_L; idt: per layer, 1 when it has a resnet_dt timestep.
+std::vector<Layer> layout_of(const std::vector<int64_t>& widths, const std::vector<int64_t>& idt) {
+  std::vector<Layer> layers;
+  for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
+    const int64_t in = widths[l], out = widths[l + 1];
+    const Residual residual = out == in ? Residual::kSame : out == 2 * in ? Residual::kDouble : Residual::kNone;
+    layers.push_back({in, out, idt[l] != 0, residual});
+  }
+  return layers;
+}
+
+// The parameters of layer l in the flat list W0, b0, [idt0], W1, ...
+struct LayerParams {
+  at::Tensor matrix, bias, idt;
+};
+std::vector<LayerParams> split_params(const std::vector<Layer>& layers, at::TensorList params) {
+  std::vector<LayerParams> out;
+  std::size_t k = 0;
+  for (const Layer& layer : layers) {
+    LayerParams p;
+    p.matrix = params[k++];
+    p.bias = params[k++];
+    if (layer.idt) p.idt = params[k++];
+    out.push_back(p);
+  }
+  return out;
+}
+
+// The value h and slope t of a layer's output from its input's: z = h W + b, u = t W,
+// a = tanh(z), h' = a idt + residual(h), t' = (1 - a^2) u idt + residual(t).
+std::pair<at::Tensor, at::Tensor> reference_layers(const std::vector<Layer>& layers, at::TensorList params,
+                                                   const at::Tensor& x) {
+  const auto p = split_params(layers, params);
+  at::Tensor h = x, t = at::ones_like(x);
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const at::Tensor a = at::tanh(at::addmm(p[l].bias, h, p[l].matrix));
+    at::Tensor y = a, ty = (1 - a * a) * at::mm(t, p[l].matrix);
+    if (layers[l].idt) {
+      y = y * p[l].idt;
+      ty = ty * p[l].idt;
+    }
+    if (layers[l].residual == Residual::kSame) {
+      y = y + h;
+      ty = ty + t;
+    } else if (layers[l].residual == Residual::kDouble) {
+      y = y + at::cat({h, h}, 1);
+      ty = ty + at::cat({t, t}, 1);
+    }
+    h = y;
+    t = ty;
+  }
+  return {h, t};
+}
+
+// Blocks: rows r0 .. r0 + c - 1 of the n neighbours. Per layer the saved input X (2n, in) and
+// the saved pre-residual values Y (2n, out) hold each block's h rows, then its t rows, at row 2 r0.
+struct Saved {
+  std::vector<at::Tensor> x, y;  // per layer
+};
+
+template <typename T, Residual R>
+ATOMFORGE_VECTOR_CLONES void activate_rows(int64_t c, const Layer& layer, const T* bias_applied_y, const T* idt, const T* xin, T* out_h,
+                   T* out_t) {
+  // bias_applied_y rows 0..c-1 hold a = tanh(z), rows c..2c-1 hold u = t W.
+  const int64_t in = layer.in, out = layer.out;
+  for (int64_t i = 0; i < c; ++i) {
+    const T* a = bias_applied_y + i * out;
+    const T* u = bias_applied_y + (c + i) * out;
+    T* oh = out_h + i * out;
+    T* ot = out_t + i * out;
+    for (int64_t j = 0; j < out; ++j) {
+      T y = a[j], ty = (T(1) - a[j] * a[j]) * u[j];
+      if (idt != nullptr) {
+        y *= idt[j];
+        ty *= idt[j];
+      }
+      oh[j] = y;
+      ot[j] = ty;
+    }
+    if constexpr (R != Residual::kNone) {
+      const T* xh = xin + i * in;
+      const T* xt = xin + (c + i) * in;
+      for (int64_t half = 0; half < out / in; ++half)
+        for (int64_t j = 0; j < in; ++j) {
+          oh[half * in + j] += xh[j];
+          ot[half * in + j] += xt[j];
+        }
+    }
+  }
+}
+
+template <typename T>
+void forward_block(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const Saved& saved,
+                   const at::Tensor& x, at::Tensor& g, at::Tensor& slope, int64_t r0, int64_t c) {
+  T* xin = saved.x[0].data_ptr<T>() + 2 * r0;  // (2c, 1): x, then ones
+  const T* src = x.data_ptr<T>();
+  for (int64_t i = 0; i < c; ++i) {
+    xin[i] = src[(r0 + i) * x.stride(0)];
+    xin[c + i] = T(1);
+  }
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const Layer& layer = layers[l];
+    T* y = saved.y[l].data_ptr<T>() + 2 * r0 * layer.out;
+    block_gemm<T>(false, false, 2 * c, layer.out, layer.in, xin, layer.in, p[l].matrix.data_ptr<T>(), layer.out, 0, y,
+                  layer.out);
+    bias_tanh_rows(y, p[l].bias.data_ptr<T>(), c, layer.out);
+    const bool last = l + 1 == layers.size();
+    T* out_h = last ? g.data_ptr<T>() + r0 * layer.out : saved.x[l + 1].data_ptr<T>() + 2 * r0 * layer.out;
+    T* out_t = last ? slope.data_ptr<T>() + r0 * layer.out : out_h + c * layer.out;
+    const T* idt = layer.idt ? p[l].idt.data_ptr<T>() : nullptr;
+    switch (layer.residual) {
+      case Residual::kNone: activate_rows<T, Residual::kNone>(c, layer, y, idt, xin, out_h, out_t); break;
+      case Residual::kSame: activate_rows<T, Residual::kSame>(c, layer, y, idt, xin, out_h, out_t); break;
+      case Residual::kDouble: activate_rows<T, Residual::kDouble>(c, layer, y, idt, xin, out_h, out_t); break;
+    }
+    xin = out_h;
+  }
+}
+
+// Gradients of one worker's blocks, summed in the worker's own buffers.
+struct Accumulators {
+  std::vector<at::Tensor> matrix, bias, idt;  // per layer
+};
+
+// Given gh and gt (c rows each), the gradients of a layer's output value and slope, writes gz = dL/dz and gu = dL/du into gzu (same layout) and sums the bias and idt
+// gradients.
+template <typename T>
+ATOMFORGE_VECTOR_CLONES void layer_gradients(int64_t c, const Layer& layer, const T* y, const T* idt,
+                                             const T* gh_rows, const T* gt_rows, T* gzu, T* gbias, T* gidt) {
+  const int64_t out = layer.out;
+  for (int64_t i = 0; i < c; ++i) {
+    const T* a = y + i * out;
+    const T* u = y + (c + i) * out;
+    const T* gh = gh_rows + i * out;
+    const T* gt = gt_rows + i * out;
+    T* gz = gzu + i * out;
+    T* gu = gzu + (c + i) * out;
+    for (int64_t j = 0; j < out; ++j) {
+      const T d = T(1) - a[j] * a[j];
+      T ga = gh[j], gta = gt[j];
+      if (idt != nullptr) {
+        gidt[j] += ga * a[j] + gta * d * u[j];
+        ga *= idt[j];
+        gta *= idt[j];
+      }
+      gu[j] = gta * d;
+      gz[j] = (ga - T(2) * a[j] * u[j] * gta) * d;
+      gbias[j] += gz[j];
+    }
+  }
+}
+
+// gx (2c, in) = the gradient reaching a layer's input through its residual connection, from the
+// output's gh and gt (c rows each). False when there is none (gx untouched).
+template <typename T>
+ATOMFORGE_VECTOR_CLONES bool residual_rows(const Layer& layer, int64_t c, const T* gh, const T* gt, T* gx) {
+  if (layer.residual == Residual::kNone) return false;
+  const int64_t in = layer.in, out = layer.out;
+  for (int64_t i = 0; i < 2 * c; ++i) {
+    const T* g = i < c ? gh + i * out : gt + (i - c) * out;
+    T* row = gx + i * in;
+    if (layer.residual == Residual::kSame)
+      for (int64_t j = 0; j < in; ++j) row[j] = g[j];
+    else
+      for (int64_t j = 0; j < in; ++j) row[j] = g[j] + g[in + j];
+  }
+  return true;
+}
+
+// Scratch of one worker: gradients of a layer's value and slope rows (two, used in turn), of
+// its pre-activations, and zeros standing for a gradient that did not come.
+template <typename T>
+struct Scratch {
+  std::vector<T> g[2], gzu, zeros;
+  explicit Scratch(int64_t widest) {
+    for (auto* v : {&g[0], &g[1], &gzu}) v->resize(static_cast<std::size_t>(2 * kBlock * widest));
+    zeros.assign(static_cast<std::size_t>(kBlock * widest), T(0));
+  }
+};
+
+template <typename T>
+void backward_block(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const Saved& saved,
+                    const at::Tensor& grad_g, const at::Tensor& grad_slope, at::Tensor* grad_x, bool want_params,
+                    Accumulators& acc, Scratch<T>& scratch, int64_t r0, int64_t c) {
+  const int64_t last = layers.back().out;
+  const T* gh = grad_g.defined() ? grad_g.data_ptr<T>() + r0 * last : scratch.zeros.data();
+  const T* gt = grad_slope.defined() ? grad_slope.data_ptr<T>() + r0 * last : scratch.zeros.data();
+  int next = 0;
+  for (int64_t l = static_cast<int64_t>(layers.size()) - 1; l >= 0; --l) {
+    const Layer& layer = layers[l];
+    const T* y = saved.y[l].data_ptr<T>() + 2 * r0 * layer.out;
+    const T* xin = saved.x[l].data_ptr<T>() + 2 * r0 * layer.in;
+    T* gzu = scratch.gzu.data();
+    layer_gradients<T>(c, layer, y, layer.idt ? p[l].idt.data_ptr<T>() : nullptr, gh, gt, gzu, acc.bias[l].data_ptr<T>(),
+                       layer.idt ? acc.idt[l].data_ptr<T>() : nullptr);
+    if (want_params)  // W (in, out) += X^T (in, 2c) GZU (2c, out)
+      block_gemm<T>(true, false, layer.in, layer.out, 2 * c, xin, layer.in, gzu, layer.out, 1,
+                    acc.matrix[l].data_ptr<T>(), layer.out);
+    if (l == 0 && grad_x == nullptr) break;
+    T* gx = scratch.g[next].data();  // (2c, in) += GZU (2c, out) W^T (out, in)
+    const bool residual = residual_rows<T>(layer, c, gh, gt, gx);
+    block_gemm<T>(false, true, 2 * c, layer.in, layer.out, gzu, layer.out, p[l].matrix.data_ptr<T>(), layer.out,
+                  residual ? 1 : 0, gx, layer.in);
+    if (l == 0) {  // the value column is x; the slope column is the constant 1
+      T* out = grad_x->data_ptr<T>() + r0;
+      for (int64_t i = 0; i < c; ++i) out[i] = gx[i];
+      break;
+    }
+    gh = gx;
+    gt = gx + c * layer.in;
+    next = 1 - next;
+  }
+}
+
+// Runs fn(slot, first block, end block) for each worker slot, the blocks split evenly: the
+// split, and so each slot's sums, depend on the thread count only.
+template <typename F>
+void for_each_slot(int64_t blocks, int64_t slots, const F& fn) {
+  at::parallel_for(0, slots, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t s = begin; s < end; ++s) fn(s, blocks * s / slots, blocks * (s + 1) / slots);
+  });
+}
+
+at::Tensor row_dot(const at::Tensor& a, const at::Tensor& b) { return (a * b).sum(1, true); }
+
+struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, at::TensorList params,
+                               const std::vector<int64_t>& widths, const std::vector<int64_t>& idt) {
+    ctx->set_materialize_grads(false);
+    const auto layers = layout_of(widths, idt);
+    std::vector<at::Tensor> contiguous;
+    for (const auto& t : params) contiguous.push_back(t.contiguous());
+    const auto p = split_params(layers, contiguous);
+    const int64_t n = x.size(0), out = widths.back();
+    Saved saved;
+    for (const Layer& layer : layers) {
+      saved.x.push_back(at::empty({2 * n, layer.in}, x.options()));
+      saved.y.push_back(at::empty({2 * n, layer.out}, x.options()));
+    }
+    at::Tensor g = at::empty({n, out}, x.options()), slope = at::empty({n, out}, x.options());
+    const int64_t blocks = (n + kBlock - 1) / kBlock;
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scalar_embedding_forward", [&] {
+      at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+        one_blas_thread_in_this_worker();
+        const at::NoGradGuard no_grad;  // grad mode is per thread: off in the caller only
+        for (int64_t b = begin; b < end; ++b) {
+          const int64_t r0 = b * kBlock;
+          forward_block<scalar_t>(layers, p, saved, x, g, slope, r0, std::min(kBlock, n - r0));
+        }
+      });
+    });
+    std::vector<at::Tensor> to_save = {x};
+    to_save.insert(to_save.end(), params.begin(), params.end());
+    // The slope output: the force pass's product with it stays on the graph (training on forces).
+    to_save.push_back(slope);
+    ctx->save_for_backward(to_save);
+    ctx->saved_data["widths"] = widths;
+    ctx->saved_data["idt"] = idt;
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      ctx->saved_data["x" + std::to_string(l)] = saved.x[l];
+      ctx->saved_data["y" + std::to_string(l)] = saved.y[l];
+    }
+    return {g, slope};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const auto saved_vars = ctx->get_saved_variables();
+    const at::Tensor& x = saved_vars.front();
+    const at::Tensor& slope = saved_vars.back();
+    const std::vector<at::Tensor> params(saved_vars.begin() + 1, saved_vars.end() - 1);
+    const auto widths = ctx->saved_data["widths"].toIntVector();
+    const auto idt = ctx->saved_data["idt"].toIntVector();
+    const auto layers = layout_of(widths, idt);
+    const at::Tensor& grad_g = grad[0];
+    const at::Tensor& grad_slope = grad[1];
+    std::vector<bool> wanted(1 + params.size());
+    bool want_params = false;
+    for (std::size_t k = 0; k < wanted.size(); ++k) {
+      wanted[k] = ctx->needs_input_grad(k);
+      if (k > 0) want_params = want_params || wanted[k];
+    }
+    variable_list out(1 + params.size() + 2);
+    if (!grad_g.defined() && !grad_slope.defined()) return out;
+
+    if (!grad_slope.defined() && !want_params) {  // the force pass: dG/dx is the slope
+      if (wanted[0]) out[0] = row_dot(grad_g, slope);
+      return out;
+    }
+
+    if (at::GradMode::is_enabled()) {  // higher derivatives: through libtorch's operators
+      std::vector<at::Tensor> inputs;
+      for (std::size_t k = 0; k < wanted.size(); ++k)
+        if (wanted[k]) inputs.push_back(k == 0 ? x : params[k - 1]);
+      const auto [g_ref, slope_ref] = reference_layers(layers, params, x);
+      const auto grads = torch::autograd::grad(
+          {g_ref, slope_ref}, inputs,
+          {grad_g.defined() ? grad_g : at::zeros_like(g_ref), grad_slope.defined() ? grad_slope : at::zeros_like(slope_ref)},
+          /*retain_graph=*/true, /*create_graph=*/true, /*allow_unused=*/true);
+      std::size_t next = 0;
+      for (std::size_t k = 0; k < wanted.size(); ++k)
+        if (wanted[k]) out[k] = grads[next++];
+      return out;
+    }
+
+    std::vector<at::Tensor> contiguous;
+    for (const auto& t : params) contiguous.push_back(t.contiguous());
+    const auto p = split_params(layers, contiguous);
+    Saved saved;
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      saved.x.push_back(ctx->saved_data["x" + std::to_string(l)].toTensor());
+      saved.y.push_back(ctx->saved_data["y" + std::to_string(l)].toTensor());
+    }
+    const at::Tensor gg = grad_g.defined() ? grad_g.contiguous() : grad_g;
+    const at::Tensor gs = grad_slope.defined() ? grad_slope.contiguous() : grad_slope;
+    const int64_t n = x.size(0), blocks = (n + kBlock - 1) / kBlock;
+    const int64_t slots = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), blocks));
+    int64_t widest = 0;
+    for (const Layer& layer : layers) widest = std::max({widest, layer.in, layer.out});
+    std::vector<Accumulators> acc(static_cast<std::size_t>(slots));
+    for (auto& a : acc)
+      for (std::size_t l = 0; l < layers.size(); ++l) {
+        a.matrix.push_back(at::zeros_like(p[l].matrix));
+        a.bias.push_back(at::zeros_like(p[l].bias));
+        a.idt.push_back(layers[l].idt ? at::zeros_like(p[l].idt) : at::Tensor());
+      }
+    at::Tensor grad_x = wanted[0] ? at::empty({n, 1}, x.options()) : at::Tensor();
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scalar_embedding_backward", [&] {
+      for_each_slot(blocks, slots, [&](int64_t slot, int64_t first, int64_t end) {
+        one_blas_thread_in_this_worker();
+        const at::NoGradGuard no_grad;  // grad mode is per thread: off in the caller only
+        Scratch<scalar_t> scratch(widest);
+        for (int64_t blk = first; blk < end; ++blk) {
+          const int64_t r0 = blk * kBlock;
+          backward_block<scalar_t>(layers, p, saved, gg, gs, wanted[0] ? &grad_x : nullptr, want_params,
+                                   acc[static_cast<std::size_t>(slot)], scratch, r0, std::min(kBlock, n - r0));
+        }
+      });
+    });
+    if (wanted[0]) out[0] = grad_x;
+    std::size_t k = 1;
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      auto total = [&](std::vector<at::Tensor> Accumulators::*field) {
+        at::Tensor sum = (acc[0].*field)[l];
+        for (std::size_t s = 1; s < acc.size(); ++s) sum = sum + (acc[s].*field)[l];
+        return sum;
+      };
+      for (auto field : {&Accumulators::matrix, &Accumulators::bias, &Accumulators::idt}) {
+        if (field == &Accumulators::idt && !layers[l].idt) continue;
+        if (wanted[k]) out[k] = total(field);
+        ++k;
+      }
+    }
+    return out;
+  }
+};
+
+// The flat parameter list and layout of a net for ScalarEmbeddingFn.
+struct NetParams {
+  std::vector<at::Tensor> params;
+  std::vector<int64_t> widths, idt;
+};
+NetParams net_params(const Mlp& net) {
+  NetParams out;
+  out.widths.push_back(net.layers().front().matrix.size(0));
+  for (const auto& layer : net.layers()) {
+    out.params.push_back(layer.matrix);
+    out.params.push_back(layer.bias);
+    if (layer.idt.defined()) out.params.push_back(layer.idt);
+    out.widths.push_back(layer.matrix.size(1));
+    out.idt.push_back(layer.idt.defined() ? 1 : 0);
+  }
+  return out;
+}
+
+}  // namespace
+
+bool scalar_embedding_fusable(const Mlp& net, const at::Tensor& x) {
+  if (net.activation_name() != "tanh" || x.dim() != 2 || x.size(1) != 1 || !x.device().is_cpu()) return false;
+  if (x.scalar_type() != at::kDouble && x.scalar_type() != at::kFloat) return false;
+  for (const auto& layer : net.layers())
+    if (!layer.activate || layer.matrix.scalar_type() != x.scalar_type()) return false;
+  return !net.layers().empty();
+}
+
+at::Tensor scalar_embedding(const Mlp& net, const at::Tensor& x) {
+  if (!scalar_embedding_fusable(net, x)) return net.forward(x);
+  const NetParams p = net_params(net);
+  return ScalarEmbeddingFn::apply(x, at::TensorList(p.params), p.widths, p.idt)[0];
+}
+
+std::pair<at::Tensor, at::Tensor> scalar_embedding_reference(const Mlp& net, const at::Tensor& x) {
+  const NetParams p = net_params(net);
+  return reference_layers(layout_of(p.widths, p.idt), p.params, x);
+}
+
+}  // namespace atomforge::model

@@ -1,0 +1,29 @@
+#pragma once
+// se_e2_a's embedding nets map one number per neighbour, s(r), to a row of features G. The
+// derivative along that single input, the slope dG/ds, is a row too: carried forward with the
+// values (forward mode, one more matrix product per layer), it turns the force pass into one
+// row-dot per neighbour instead of a backward pass through the net. The training backward then
+// runs through values and slopes together over blocks of neighbours small enough for the cache,
+// instead of a dozen libtorch element-wise operators, each a pass over (neighbours x width)
+// tensors in memory.
+#include <utility>
+
+#include <ATen/ATen.h>
+
+#include "model/mlp.hpp"
+
+namespace atomforge::model {
+
+// Whether the fused path applies: tanh hidden layers only, one input column, CPU, float or double.
+bool scalar_embedding_fusable(const Mlp& net, const at::Tensor& x);
+
+// net(x) for x (n, 1): through the fused path when it applies, Mlp::forward otherwise. First and
+// second derivatives (forces, and the training gradient of a force loss) run fused; higher ones
+// through libtorch operators.
+at::Tensor scalar_embedding(const Mlp& net, const at::Tensor& x);
+
+// Value and slope written with libtorch operators (tanh nets): the higher-derivative path and the
+// reference the fused path is tested against.
+std::pair<at::Tensor, at::Tensor> scalar_embedding_reference(const Mlp& net, const at::Tensor& x);
+
+}  // namespace atomforge::model
