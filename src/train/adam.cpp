@@ -2,9 +2,37 @@
 
 #include <cmath>
 
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
 #include "core/error.hpp"
+#include "core/vector_clones.hpp"
 
 namespace atomforge::train {
+
+namespace {
+
+// One pass over a parameter's elements instead of eight libtorch operators (each a pass over
+// the whole tensor): the same arithmetic, in the same order, as the operator form below.
+template <typename T>
+ATOMFORGE_VECTOR_CLONES void adam_elements(T* p, const T* g, T* m, T* v, int64_t n, double beta1, double beta2,
+                                           double sqrt_bias2, double eps, double step) {
+  const T b1 = T(beta1), c1 = T(1.0 - beta1), b2 = T(beta2), c2 = T(1.0 - beta2);
+  const T root = T(sqrt_bias2), e = T(eps), s = T(step);
+  for (int64_t i = 0; i < n; ++i) {
+    m[i] = m[i] * b1 + c1 * g[i];
+    v[i] = v[i] * b2 + c2 * g[i] * g[i];
+    p[i] = p[i] + s * (m[i] / (std::sqrt(v[i]) / root + e));
+  }
+}
+
+bool fusable(const at::Tensor& p, const at::Tensor& g, const at::Tensor& m, const at::Tensor& v) {
+  for (const at::Tensor* t : {&p, &g, &m, &v})
+    if (!t->device().is_cpu() || !t->is_contiguous() || t->scalar_type() != p.scalar_type()) return false;
+  return p.scalar_type() == at::kDouble || p.scalar_type() == at::kFloat;
+}
+
+}  // namespace
 
 Adam::Adam(const model::ParameterList& parameters, double beta1, double beta2, double eps)
     : parameters_(parameters), beta1_(beta1), beta2_(beta2), eps_(eps) {
@@ -23,10 +51,22 @@ void Adam::step(double lr) {
     at::Tensor& p = *params[k].second;
     if (!p.requires_grad() || !p.grad().defined()) continue;
     const at::Tensor g = p.grad().detach();
-    m_[k].mul_(beta1_).add_(g, 1.0 - beta1_);
-    v_[k].mul_(beta2_).addcmul_(g, g, 1.0 - beta2_);
-    const at::Tensor denom = (v_[k].sqrt() / std::sqrt(bias2)).add_(eps_);
-    {
+    if (fusable(p, g, m_[k], v_[k])) {
+      AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "adam_step", [&] {
+        scalar_t* pp = p.data_ptr<scalar_t>();
+        const scalar_t* gp = g.data_ptr<scalar_t>();
+        scalar_t* mp = m_[k].data_ptr<scalar_t>();
+        scalar_t* vp = v_[k].data_ptr<scalar_t>();
+        at::parallel_for(0, p.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+          adam_elements(pp + begin, gp + begin, mp + begin, vp + begin, end - begin, beta1_, beta2_,
+                        std::sqrt(bias2), eps_, -lr / bias1);
+        });
+      });
+      p.unsafeGetTensorImpl()->bump_version();  // as the in-place operators would
+    } else {
+      m_[k].mul_(beta1_).add_(g, 1.0 - beta1_);
+      v_[k].mul_(beta2_).addcmul_(g, g, 1.0 - beta2_);
+      const at::Tensor denom = (v_[k].sqrt() / std::sqrt(bias2)).add_(eps_);
       at::NoGradGuard no_grad;
       p.addcdiv_(m_[k], denom, -lr / bias1);
     }
