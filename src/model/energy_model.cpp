@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include <torch/csrc/autograd/autograd.h>
@@ -12,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "model/registry.hpp"
+#include "model/scalar_embedding.hpp"
 
 namespace atomforge::model {
 
@@ -141,6 +143,8 @@ Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& hea
   const Head& h = head(head_name);
   ModelInput local = input;
   local.edge_vec = input.edge_vec.detach().set_requires_grad(true);
+  std::optional<ForcesOnlyScope> forces_only;  // inference: no parameter gradient will be asked for
+  if (!create_graph) forces_only.emplace();
   const at::Tensor descriptor = descriptor_->forward(local);
   at::Tensor atom_energy = fittings_.at(h.fitting)->forward(descriptor, local.atype, h.task_case) +
                            h.out_bias.index_select(0, local.atype);

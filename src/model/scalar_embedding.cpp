@@ -83,11 +83,28 @@ std::pair<at::Tensor, at::Tensor> reference_layers(const std::vector<Layer>& lay
   return {h, t};
 }
 
-// Blocks: rows r0 .. r0 + c - 1 of the n neighbours. Per layer the saved input X (2n, in) and
-// the saved pre-residual values Y (2n, out) hold each block's h rows, then its t rows, at row 2 r0.
-struct Saved {
+// Blocks: rows r0 .. r0 + c - 1 of the n neighbours. Per layer the input X (., in) and the
+// pre-residual values Y (., out) hold a block's h rows, then its t rows. Whole: every block, at
+// row 2 r0, kept for the training backward. Otherwise one worker's scratch for one block at a
+// time (inference keeps nothing).
+struct Activations {
   std::vector<at::Tensor> x, y;  // per layer
+  bool whole = false;
+  int64_t row(int64_t r0) const { return whole ? 2 * r0 : 0; }
 };
+
+Activations make_activations(const std::vector<Layer>& layers, int64_t rows, const at::TensorOptions& options,
+                             bool whole) {
+  Activations a;
+  a.whole = whole;
+  for (const Layer& layer : layers) {
+    a.x.push_back(at::empty({2 * rows, layer.in}, options));
+    a.y.push_back(at::empty({2 * rows, layer.out}, options));
+  }
+  return a;
+}
+
+thread_local bool forces_only = false;
 
 template <typename T, Residual R>
 ATOMFORGE_VECTOR_CLONES void activate_rows(int64_t c, const Layer& layer, const T* bias_applied_y, const T* idt, const T* xin, T* out_h,
@@ -121,9 +138,9 @@ ATOMFORGE_VECTOR_CLONES void activate_rows(int64_t c, const Layer& layer, const 
 }
 
 template <typename T>
-void forward_block(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const Saved& saved,
+void forward_block(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const Activations& saved,
                    const at::Tensor& x, at::Tensor& g, at::Tensor& slope, int64_t r0, int64_t c) {
-  T* xin = saved.x[0].data_ptr<T>() + 2 * r0;  // (2c, 1): x, then ones
+  T* xin = saved.x[0].data_ptr<T>() + saved.row(r0);  // (2c, 1): x, then ones
   const T* src = x.data_ptr<T>();
   for (int64_t i = 0; i < c; ++i) {
     xin[i] = src[(r0 + i) * x.stride(0)];
@@ -131,12 +148,12 @@ void forward_block(const std::vector<Layer>& layers, const std::vector<LayerPara
   }
   for (std::size_t l = 0; l < layers.size(); ++l) {
     const Layer& layer = layers[l];
-    T* y = saved.y[l].data_ptr<T>() + 2 * r0 * layer.out;
+    T* y = saved.y[l].data_ptr<T>() + saved.row(r0) * layer.out;
     block_gemm<T>(false, false, 2 * c, layer.out, layer.in, xin, layer.in, p[l].matrix.data_ptr<T>(), layer.out, 0, y,
                   layer.out);
     bias_tanh_rows(y, p[l].bias.data_ptr<T>(), c, layer.out);
     const bool last = l + 1 == layers.size();
-    T* out_h = last ? g.data_ptr<T>() + r0 * layer.out : saved.x[l + 1].data_ptr<T>() + 2 * r0 * layer.out;
+    T* out_h = last ? g.data_ptr<T>() + r0 * layer.out : saved.x[l + 1].data_ptr<T>() + saved.row(r0) * layer.out;
     T* out_t = last ? slope.data_ptr<T>() + r0 * layer.out : out_h + c * layer.out;
     const T* idt = layer.idt ? p[l].idt.data_ptr<T>() : nullptr;
     switch (layer.residual) {
@@ -146,6 +163,26 @@ void forward_block(const std::vector<Layer>& layers, const std::vector<LayerPara
     }
     xin = out_h;
   }
+}
+
+// Values and slopes of every block into g and slope (n, out); returns the activations, whole
+// when keep_whole.
+Activations run_forward(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const at::Tensor& x,
+                        at::Tensor& g, at::Tensor& slope, bool keep_whole) {
+  const int64_t n = x.size(0), blocks = (n + kBlock - 1) / kBlock;
+  const Activations whole = keep_whole ? make_activations(layers, n, x.options(), true) : Activations{};
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scalar_embedding_forward", [&] {
+    at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+      one_blas_thread_in_this_worker();
+      const at::NoGradGuard no_grad;  // grad mode is per thread: off in the caller only
+      const Activations saved = keep_whole ? whole : make_activations(layers, kBlock, x.options(), false);
+      for (int64_t b = begin; b < end; ++b) {
+        const int64_t r0 = b * kBlock;
+        forward_block<scalar_t>(layers, p, saved, x, g, slope, r0, std::min(kBlock, n - r0));
+      }
+    });
+  });
+  return whole;
 }
 
 // Gradients of one worker's blocks, summed in the worker's own buffers.
@@ -210,7 +247,7 @@ struct Scratch {
 };
 
 template <typename T>
-void backward_block(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const Saved& saved,
+void backward_block(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const Activations& saved,
                     const at::Tensor& grad_g, const at::Tensor& grad_slope, at::Tensor* grad_x, bool want_params,
                     Accumulators& acc, Scratch<T>& scratch, int64_t r0, int64_t c) {
   const int64_t last = layers.back().out;
@@ -219,8 +256,8 @@ void backward_block(const std::vector<Layer>& layers, const std::vector<LayerPar
   int next = 0;
   for (int64_t l = static_cast<int64_t>(layers.size()) - 1; l >= 0; --l) {
     const Layer& layer = layers[l];
-    const T* y = saved.y[l].data_ptr<T>() + 2 * r0 * layer.out;
-    const T* xin = saved.x[l].data_ptr<T>() + 2 * r0 * layer.in;
+    const T* y = saved.y[l].data_ptr<T>() + saved.row(r0) * layer.out;
+    const T* xin = saved.x[l].data_ptr<T>() + saved.row(r0) * layer.in;
     T* gzu = scratch.gzu.data();
     layer_gradients<T>(c, layer, y, layer.idt ? p[l].idt.data_ptr<T>() : nullptr, gh, gt, gzu, acc.bias[l].data_ptr<T>(),
                        layer.idt ? acc.idt[l].data_ptr<T>() : nullptr);
@@ -252,7 +289,56 @@ void for_each_slot(int64_t blocks, int64_t slots, const F& fn) {
   });
 }
 
-at::Tensor row_dot(const at::Tensor& a, const at::Tensor& b) { return (a * b).sum(1, true); }
+// out[r] = a[r] . b[r] and its derivative (v a, v b) in one pass each, for (n, m) rows: the force
+// pass's product of the embedding's gradient with its slope, and the training backward through
+// it (libtorch's form, a product, a sum, and two broadcasting products, is four passes).
+template <typename T>
+ATOMFORGE_VECTOR_CLONES void row_dots(const T* a, const T* b, T* out, int64_t begin, int64_t end, int64_t m) {
+  for (int64_t r = begin; r < end; ++r) out[r] = dot_in_lanes(a + r * m, b + r * m, m);
+}
+
+template <typename T>
+ATOMFORGE_VECTOR_CLONES void scale_rows_pair(const T* v, const T* a, const T* b, T* va, T* vb, int64_t begin,
+                                             int64_t end, int64_t m) {
+  for (int64_t r = begin; r < end; ++r)
+    for (int64_t k = 0; k < m; ++k) {
+      va[r * m + k] = v[r] * a[r * m + k];
+      vb[r * m + k] = v[r] * b[r * m + k];
+    }
+}
+
+constexpr int64_t kRowGrain = 256;
+
+struct RowDotFn : torch::autograd::Function<RowDotFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& a_in, const at::Tensor& b_in) {
+    const at::Tensor a = a_in.contiguous(), b = b_in.contiguous();
+    ctx->save_for_backward({a_in, b_in});
+    const int64_t n = a.size(0), m = a.size(1);
+    at::Tensor out = at::empty({n, 1}, a.options());
+    AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "row_dot", [&] {
+      at::parallel_for(0, n, kRowGrain, [&](int64_t begin, int64_t end) {
+        row_dots(a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), begin, end, m);
+      });
+    });
+    return out;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    if (at::GradMode::is_enabled()) return {grad[0] * saved[1], grad[0] * saved[0]};  // higher derivatives
+    const at::Tensor v = grad[0].contiguous(), a = saved[0].contiguous(), b = saved[1].contiguous();
+    const int64_t n = a.size(0), m = a.size(1);
+    at::Tensor va = at::empty_like(a), vb = at::empty_like(b);
+    AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "row_dot_backward", [&] {
+      at::parallel_for(0, n, kRowGrain, [&](int64_t begin, int64_t end) {
+        scale_rows_pair(v.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(),
+                        va.data_ptr<scalar_t>(), vb.data_ptr<scalar_t>(), begin, end, m);
+      });
+    });
+    return {va, vb};
+  }
+};
+
+at::Tensor row_dot(const at::Tensor& a, const at::Tensor& b) { return RowDotFn::apply(a, b); }
 
 struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, at::TensorList params,
@@ -262,24 +348,8 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
     std::vector<at::Tensor> contiguous;
     for (const auto& t : params) contiguous.push_back(t.contiguous());
     const auto p = split_params(layers, contiguous);
-    const int64_t n = x.size(0), out = widths.back();
-    Saved saved;
-    for (const Layer& layer : layers) {
-      saved.x.push_back(at::empty({2 * n, layer.in}, x.options()));
-      saved.y.push_back(at::empty({2 * n, layer.out}, x.options()));
-    }
-    at::Tensor g = at::empty({n, out}, x.options()), slope = at::empty({n, out}, x.options());
-    const int64_t blocks = (n + kBlock - 1) / kBlock;
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scalar_embedding_forward", [&] {
-      at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
-        one_blas_thread_in_this_worker();
-        const at::NoGradGuard no_grad;  // grad mode is per thread: off in the caller only
-        for (int64_t b = begin; b < end; ++b) {
-          const int64_t r0 = b * kBlock;
-          forward_block<scalar_t>(layers, p, saved, x, g, slope, r0, std::min(kBlock, n - r0));
-        }
-      });
-    });
+    at::Tensor g = at::empty({x.size(0), widths.back()}, x.options()), slope = at::empty_like(g);
+    const Activations saved = run_forward(layers, p, x, g, slope, !forces_only);
     std::vector<at::Tensor> to_save = {x};
     to_save.insert(to_save.end(), params.begin(), params.end());
     // The slope output: the force pass's product with it stays on the graph (training on forces).
@@ -287,10 +357,11 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
     ctx->save_for_backward(to_save);
     ctx->saved_data["widths"] = widths;
     ctx->saved_data["idt"] = idt;
-    for (std::size_t l = 0; l < layers.size(); ++l) {
-      ctx->saved_data["x" + std::to_string(l)] = saved.x[l];
-      ctx->saved_data["y" + std::to_string(l)] = saved.y[l];
-    }
+    if (saved.whole)
+      for (std::size_t l = 0; l < layers.size(); ++l) {
+        ctx->saved_data["x" + std::to_string(l)] = saved.x[l];
+        ctx->saved_data["y" + std::to_string(l)] = saved.y[l];
+      }
     return {g, slope};
   }
 
@@ -336,10 +407,16 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
     std::vector<at::Tensor> contiguous;
     for (const auto& t : params) contiguous.push_back(t.contiguous());
     const auto p = split_params(layers, contiguous);
-    Saved saved;
-    for (std::size_t l = 0; l < layers.size(); ++l) {
-      saved.x.push_back(ctx->saved_data["x" + std::to_string(l)].toTensor());
-      saved.y.push_back(ctx->saved_data["y" + std::to_string(l)].toTensor());
+    Activations saved;
+    if (ctx->saved_data.count("x0") != 0) {
+      saved.whole = true;
+      for (std::size_t l = 0; l < layers.size(); ++l) {
+        saved.x.push_back(ctx->saved_data["x" + std::to_string(l)].toTensor());
+        saved.y.push_back(ctx->saved_data["y" + std::to_string(l)].toTensor());
+      }
+    } else {  // evaluated under a ForcesOnlyScope: run the net again
+      at::Tensor g = at::empty_like(slope), slope_again = at::empty_like(slope);
+      saved = run_forward(layers, p, x, g, slope_again, true);
     }
     const at::Tensor gg = grad_g.defined() ? grad_g.contiguous() : grad_g;
     const at::Tensor gs = grad_slope.defined() ? grad_slope.contiguous() : grad_slope;
@@ -404,6 +481,9 @@ NetParams net_params(const Mlp& net) {
 }
 
 }  // namespace
+
+ForcesOnlyScope::ForcesOnlyScope() : previous_(forces_only) { forces_only = true; }
+ForcesOnlyScope::~ForcesOnlyScope() { forces_only = previous_; }
 
 bool scalar_embedding_fusable(const Mlp& net, const at::Tensor& x) {
   if (net.activation_name() != "tanh" || x.dim() != 2 || x.size(1) != 1 || !x.device().is_cpu()) return false;

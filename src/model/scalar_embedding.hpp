@@ -22,6 +22,20 @@ bool scalar_embedding_fusable(const Mlp& net, const at::Tensor& x);
 // through libtorch operators.
 at::Tensor scalar_embedding(const Mlp& net, const at::Tensor& x);
 
+// While one lives on this thread, fused nets evaluated here keep no activations for parameter
+// gradients: forces need only the slope (inference, molecular dynamics). A parameter gradient
+// asked for later is still exact: the net runs again.
+class ForcesOnlyScope {
+ public:
+  ForcesOnlyScope();
+  ~ForcesOnlyScope();
+  ForcesOnlyScope(const ForcesOnlyScope&) = delete;
+  ForcesOnlyScope& operator=(const ForcesOnlyScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // Value and slope written with libtorch operators (tanh nets): the higher-derivative path and the
 // reference the fused path is tested against.
 std::pair<at::Tensor, at::Tensor> scalar_embedding_reference(const Mlp& net, const at::Tensor& x);

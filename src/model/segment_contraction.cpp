@@ -34,27 +34,12 @@ ATOMFORGE_VECTOR_CLONES void contract_rows(const T* e, const T* g, const int64_t
     }
 }
 
-// sum_k a[k] b[k] in kLanes independent partial sums, so that the compiler can vectorise it
-// without reordering a single sum (which it may not do without -ffast-math).
-template <typename T>
-inline T dot(const T* a, const T* b, int64_t m) {
-  constexpr int64_t kLanes = 8;
-  T partial[kLanes] = {};
-  int64_t k = 0;
-  for (; k + kLanes <= m; k += kLanes)
-    for (int64_t l = 0; l < kLanes; ++l) partial[l] += a[k + l] * b[k + l];
-  T sum = 0;
-  for (; k < m; ++k) sum += a[k] * b[k];
-  for (int64_t l = 0; l < kLanes; ++l) sum += partial[l];
-  return sum;
-}
-
 // E[r, c] = t[centre[r], c] . g[r]
 template <typename T>
 ATOMFORGE_VECTOR_CLONES void row_dot_rows(const T* t, const T* g, const int64_t* centre, T* out, int64_t begin,
                                           int64_t end, int64_t width, int64_t m) {
   for (int64_t r = begin; r < end; ++r)
-    for (int64_t c = 0; c < width; ++c) out[r * width + c] = dot(t + (centre[r] * width + c) * m, g + r * m, m);
+    for (int64_t c = 0; c < width; ++c) out[r * width + c] = dot_in_lanes(t + (centre[r] * width + c) * m, g + r * m, m);
 }
 
 // G[r] = env[r] . t[centre[r]]

@@ -2,6 +2,8 @@
 // autograd: values, the force pass (first derivative along the input), the training gradient of
 // a force loss (second derivatives, fused), and higher derivatives (libtorch's operators);
 // float64 and float32, several thread counts, block boundaries.
+#include <optional>
+
 #include <gtest/gtest.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -133,6 +135,32 @@ TEST_P(ScalarEmbedding, ForceLossGradientMatchesDoubleBackwardOfThePlainNet) {
     }
   }
   at::set_num_threads(1);
+}
+
+// Under a ForcesOnlyScope the forward keeps no activations; parameter gradients asked for later
+// (an energy loss, a force loss) run the net again and must be the same.
+TEST_P(ScalarEmbedding, ForcesOnlyScopeStillGivesExactParameterGradients) {
+  const Mlp net = make_net();
+  const at::Tensor x0 = make_input(300);
+  auto gradients = [&](NetFn f, bool scoped) {
+    Leaves leaves = fresh_leaves(net);
+    const at::Tensor x = x0.detach().clone().set_requires_grad(true);
+    at::Tensor y;
+    {
+      std::optional<ForcesOnlyScope> scope;
+      if (scoped) scope.emplace();
+      y = f(leaves.net, x);
+    }
+    const at::Tensor energy = (y.sin() * at::linspace(0.5, 1.5, y.size(1), y.options())).sum();
+    const at::Tensor force = -grad({energy}, {x}, {}, true, true)[0];
+    std::vector<at::Tensor> inputs = leaves.params;
+    inputs.push_back(x);
+    auto out = grad({energy * energy + (force * force).sum()}, inputs);
+    out.push_back(force.detach());
+    return out;
+  };
+  const auto got = gradients(fused, true), want = gradients(plain, false);
+  for (std::size_t k = 0; k < got.size(); ++k) expect_close(got[k], want[k], tolerance(), "output " + std::to_string(k));
 }
 
 // Derivatives beyond the training path (a parameter gradient under create_graph, third order
