@@ -85,7 +85,9 @@ void expect_same(const ModelInput& got, const ModelInput& want) {
   EXPECT_TRUE(at::equal(got.edge_frame, want.edge_frame));
   EXPECT_TRUE(at::equal(got.edge_vec, want.edge_vec));  // bitwise: the same arithmetic
   ASSERT_EQ(got.slot_index.defined(), want.slot_index.defined());
-  if (want.slot_index.defined()) EXPECT_TRUE(at::equal(got.slot_index, want.slot_index));
+  if (want.slot_index.defined()) {
+    EXPECT_TRUE(at::equal(got.slot_index, want.slot_index));
+  }
   ASSERT_EQ(got.triplet_kj.defined(), want.triplet_kj.defined());
   if (want.triplet_kj.defined()) {
     EXPECT_TRUE(at::equal(got.triplet_kj, want.triplet_kj));
@@ -108,7 +110,9 @@ TEST_P(DomainInput, OwnedCentresEqualTheWholeDomainRestricted) {
     const ModelInput exchange = build_exchange_model_input(d.coord.data(), d.nlocal, d.types, selection, at::kDouble);
     expect_same(exchange, owned_centres_of(full, d.nlocal, true));
     const int64_t truncated = truncated_owned(d, selection);
-    if (!selection.sel.empty()) ASSERT_TRUE(truncated > 0 && truncated < d.nlocal) << truncated;
+    if (!selection.sel.empty()) {
+      ASSERT_TRUE(truncated > 0 && truncated < d.nlocal) << truncated;
+    }
     EXPECT_EQ(local.truncated_centres, truncated);
     EXPECT_EQ(exchange.truncated_centres, truncated);
     // Message passing through ghost nodes needs every atom a centre: the whole domain.
