@@ -311,16 +311,21 @@ CellGrid build_grid(const double* coord, int64_t natoms, const Mat3& h, std::arr
 
 int32_t cell_size(const CellGrid& g, int64_t c) { return g.cell_start[c + 1] - g.cell_start[c]; }
 
-// Candidates (atoms in searched cells) scaled by the share of the search region the cut-off
-// sphere fills: close enough that the output vectors rarely grow, cheap (cells x hops).
-std::size_t estimate_pairs(const CellGrid& g, const std::array<AxisHops, 3>& hops, double volume,
-                           double rcut) {
+// Candidates (atoms in cells searched from the centres) scaled by the share of the search region
+// the cut-off sphere fills: close enough that the output vectors rarely grow, cheap (cells x hops).
+std::size_t estimate_pairs(const CellGrid& g, const std::array<AxisHops, 3>& hops, int64_t ncenters,
+                           double volume, double rcut) {
   const int64_t n1 = g.axes[1].cells, n2 = g.axes[2].cells;
+  std::vector<int32_t> centers_in_cell(g.cell_start.size() - 1, 0);
+  for (int64_t i = 0; i < ncenters; ++i) {
+    const std::array<int32_t, 3>& c = g.cell_of[static_cast<std::size_t>(i)];
+    ++centers_in_cell[static_cast<std::size_t>((c[0] * n1 + c[1]) * n2 + c[2])];
+  }
   double candidates = 0.0;
   for (int64_t c0 = 0; c0 < g.axes[0].cells; ++c0) {
     for (int64_t c1 = 0; c1 < n1; ++c1) {
       for (int64_t c2 = 0; c2 < n2; ++c2) {
-        const int32_t own = cell_size(g, (c0 * n1 + c1) * n2 + c2);
+        const int32_t own = centers_in_cell[static_cast<std::size_t>((c0 * n1 + c1) * n2 + c2)];
         if (own == 0) continue;
         double seen = 0.0;
         for (int32_t a = hops[0].start[c0]; a < hops[0].start[c0 + 1]; ++a) {
@@ -468,18 +473,28 @@ class CenterSearch {
 
 NeighborList build_neighbor_list(const double* coord, int64_t natoms, const double* box,
                                  std::array<bool, 3> pbc, double rcut) {
+  return build_neighbor_list_of_centers(coord, natoms, natoms, box, pbc, rcut);
+}
+
+NeighborList build_neighbor_list_of_centers(const double* coord, int64_t natoms, int64_t ncenters,
+                                            const double* box, std::array<bool, 3> pbc, double rcut) {
   validate_atoms(coord, natoms, rcut);
+  if (ncenters < 0 || ncenters > natoms) {
+    fail("neighbour list: {} centres out of {} atoms", ncenters, natoms);
+  }
   const Mat3 h = complete_basis(read_box(box, pbc), pbc);
   NeighborList out;
-  if (natoms == 0) return out;
+  if (ncenters == 0) return out;
 
+  // Every atom is binned (any may be a neighbour), so the grid and with it the order of each
+  // centre's pairs do not depend on ncenters.
   const CellGrid g = build_grid(coord, natoms, h, pbc, rcut);
   const std::array<AxisHops, 3> hops = {build_hops(g.axes[0], h[0]), build_hops(g.axes[1], h[1]),
                                          build_hops(g.axes[2], h[2])};
   const std::size_t estimate =
-      estimate_pairs(g, hops, std::abs(dot(h[0], cross(h[1], h[2]))), rcut);
+      estimate_pairs(g, hops, ncenters, std::abs(dot(h[0], cross(h[1], h[2]))), rcut);
   CenterSearch search(g, hops, rcut, estimate, out);
-  for (int32_t i = 0; i < static_cast<int32_t>(natoms); ++i) search.append(i);
+  for (int32_t i = 0; i < static_cast<int32_t>(ncenters); ++i) search.append(i);
   search.finish();
   return out;
 }

@@ -27,6 +27,12 @@ struct NeighborList {
 NeighborList build_neighbor_list(const double* coord, int64_t natoms, const double* box,
                                  std::array<bool, 3> pbc, double rcut);
 
+// The pairs of the list above whose centre i < ncenters (all atoms are still neighbours), in the
+// same order: for a domain whose first atoms are owned and the rest ghosts (only the owned ones
+// need neighbours), without the work of searching around the ghosts.
+NeighborList build_neighbor_list_of_centers(const double* coord, int64_t natoms, int64_t ncenters,
+                                            const double* box, std::array<bool, 3> pbc, double rcut);
+
 // O(N^2 x images) reference used by the tests.
 NeighborList brute_force_neighbor_list(const double* coord, int64_t natoms, const double* box,
                                        std::array<bool, 3> pbc, double rcut);

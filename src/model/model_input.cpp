@@ -48,18 +48,22 @@ void edge_vector(const double* coord, const double* box, const graph::NeighborLi
 
 ModelInput build_model_input(const double* coord, const double* box, bool pbc, const std::vector<int32_t>& types,
                              int64_t nframes, const NeighborSelection& selection, at::ScalarType dtype) {
+  const int64_t natoms = static_cast<int64_t>(types.size());
   const auto linked_cells = [&](int64_t, const double* x, const double* b) {
-    return graph::build_neighbor_list(x, static_cast<int64_t>(types.size()), b, {pbc, pbc, pbc}, selection.rcut);
+    return graph::build_neighbor_list(x, natoms, b, {pbc, pbc, pbc}, selection.rcut);
   };
-  return detail::build_model_input_with(coord, box, pbc, types, nframes, selection, dtype, linked_cells);
+  return detail::build_model_input_with(coord, box, pbc, types, nframes, selection, dtype, linked_cells,
+                                        {natoms, natoms});
 }
 
 namespace detail {
 
 ModelInput build_model_input_with(const double* coord, const double* box, bool pbc, const std::vector<int32_t>& types,
                                   int64_t nframes, const NeighborSelection& selection, at::ScalarType dtype,
-                                  const NeighborSource& neighbors) {
-  const int64_t nloc = static_cast<int64_t>(types.size());
+                                  const NeighborSource& neighbors, AtomRoles roles) {
+  const int64_t nall = static_cast<int64_t>(types.size()), nloc = roles.nodes;
+  if (roles.centers < 0 || roles.centers > nloc || nloc > nall)
+    fail("internal: {} centres and {} nodes out of {} atoms", roles.centers, nloc, nall);
   const bool use_sel = !selection.sel.empty();
   const int64_t ntypes_sel = static_cast<int64_t>(selection.sel.size());
   std::vector<int64_t> offsets(ntypes_sel + 1, 0);
@@ -69,13 +73,14 @@ ModelInput build_model_input_with(const double* coord, const double* box, bool p
   ModelInput input;
   input.nframes = nframes;
   input.nloc = nloc;
+  input.nghost = nall - nloc;
   EdgeBuffers edges;
   if (use_sel) edges.slots.assign(static_cast<std::size_t>(nframes * nloc * nnei), -1);
   std::vector<Candidate> candidates;
   std::vector<int64_t> per_type_count(ntypes_sel);
 
   for (int64_t f = 0; f < nframes; ++f) {
-    const double* x = coord + f * nloc * 3;
+    const double* x = coord + f * nall * 3;
     const double* b = pbc ? box + f * 9 : nullptr;
     graph::NeighborList nl;
     try {
@@ -83,9 +88,9 @@ ModelInput build_model_input_with(const double* coord, const double* box, bool p
     } catch (...) {
       rethrow_with_context(fmt::format("frame {} of the batch", f));
     }
-    const int64_t atom_base = f * nloc;
+    const int64_t atom_base = f * nall;
     std::size_t p = 0;
-    for (int64_t i = 0; i < nloc; ++i) {
+    for (int64_t i = 0; i < roles.centers; ++i) {
       const std::size_t begin = p;
       while (p < nl.size() && nl.center[p] == i) ++p;
       if (!use_sel) {
@@ -112,7 +117,7 @@ ModelInput build_model_input_with(const double* coord, const double* box, bool p
       });
       std::fill(per_type_count.begin(), per_type_count.end(), 0);
       bool truncated = false;
-      int64_t* slot_row = edges.slots.data() + (atom_base + i) * nnei;
+      int64_t* slot_row = edges.slots.data() + (f * nloc + i) * nnei;
       for (const auto& cand : candidates) {
         int64_t& k = per_type_count[cand.type];
         if (k >= selection.sel[cand.type]) {
@@ -127,6 +132,7 @@ ModelInput build_model_input_with(const double* coord, const double* box, bool p
       }
       if (truncated) ++input.truncated_centres;
     }
+    if (p != nl.size()) fail("internal: the neighbour list has centres beyond the first {}", roles.centers);
   }
 
   const int64_t ne = static_cast<int64_t>(edges.center.size());
@@ -178,51 +184,33 @@ ModelInput build_model_input(const data::System& system, const std::vector<int64
 
 namespace {
 
-// Keeps only the edges (and triplets) around the first `nlocal` nodes. Edges are numbered centre
-// by centre in increasing order, so those are a prefix and slot ids stay valid; only the padding
-// id (the edge count) changes. Building the dropped edges was wasted work (linear).
-void keep_owned_centres(ModelInput& input, int64_t nlocal) {
-  const int64_t ne = (input.edge_center < nlocal).sum().item<int64_t>();
-  if (ne > 0 && input.edge_center[ne - 1].item<int64_t>() >= nlocal)
-    fail("internal: the edges are not ordered by centre");
-  for (at::Tensor* t : {&input.edge_center, &input.edge_neighbor, &input.edge_frame, &input.edge_vec})
-    *t = t->narrow(0, 0, ne);
-  if (input.slot_index.defined()) input.slot_index = input.slot_index.clamp_max(ne);
-  if (input.triplet_kj.defined()) add_triplets(input);
-}
-
+// One non-periodic frame whose first `nlocal` atoms are owned and the others ghosts.
 ModelInput build_domain_input(const double* coord, int64_t nlocal, const std::vector<int32_t>& types,
-                              const NeighborSelection& selection, at::ScalarType dtype) {
+                              const NeighborSelection& selection, at::ScalarType dtype, bool ghosts_are_nodes,
+                              bool ghosts_are_centers) {
   const int64_t nall = static_cast<int64_t>(types.size());
   if (nlocal < 0 || nlocal > nall) fail("{} local atoms out of {}", nlocal, nall);
-  return build_model_input(coord, nullptr, false, types, 1, selection, dtype);
+  const int64_t centers = ghosts_are_centers ? nall : nlocal;
+  const auto linked_cells = [&](int64_t, const double* x, const double*) {
+    return graph::build_neighbor_list_of_centers(x, nall, centers, nullptr, {false, false, false}, selection.rcut);
+  };
+  ModelInput input = detail::build_model_input_with(coord, nullptr, false, types, 1, selection, dtype, linked_cells,
+                                                    {ghosts_are_nodes ? nall : nlocal, centers});
+  if (ghosts_are_nodes) input.nowned = nlocal;
+  return input;
 }
 
 }  // namespace
 
 ModelInput build_local_model_input(const double* coord, int64_t nlocal, const std::vector<int32_t>& types,
                                    const NeighborSelection& selection, at::ScalarType dtype, bool ghosts_are_nodes) {
-  const int64_t nall = static_cast<int64_t>(types.size());
-  ModelInput input = build_domain_input(coord, nlocal, types, selection, dtype);
-  if (ghosts_are_nodes) {
-    input.nowned = nlocal;
-    return input;
-  }
-  input.nloc = nlocal;
-  input.nghost = nall - nlocal;
-  input.atype = input.atype.narrow(0, 0, nlocal);
-  input.atom_frame = input.atom_frame.narrow(0, 0, nlocal);
-  if (input.slot_index.defined()) input.slot_index = input.slot_index.narrow(0, 0, nlocal);
-  keep_owned_centres(input, nlocal);
-  return input;
+  return build_domain_input(coord, nlocal, types, selection, dtype, ghosts_are_nodes, ghosts_are_nodes);
 }
 
 ModelInput build_exchange_model_input(const double* coord, int64_t nlocal, const std::vector<int32_t>& types,
                                       const NeighborSelection& selection, at::ScalarType dtype) {
-  ModelInput input = build_domain_input(coord, nlocal, types, selection, dtype);
-  input.nowned = nlocal;
-  keep_owned_centres(input, nlocal);
-  return input;
+  return build_domain_input(coord, nlocal, types, selection, dtype, /*ghosts_are_nodes=*/true,
+                            /*ghosts_are_centers=*/false);
 }
 
 }  // namespace atomforge::model

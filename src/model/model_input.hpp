@@ -68,14 +68,14 @@ ModelInput build_model_input(const double* coord, const double* box, bool pbc, c
 // the others are ghosts, e.g. the atoms of a LAMMPS domain's periodic images and of other ranks.
 // Energies are those of the owned atoms; forces (and per-atom virials) are returned for all.
 // With `ghosts_are_nodes` (message-passing models) every atom is a node and only the owned count
-// (nowned); otherwise only owned atoms are centres and ghosts are neighbours (nghost), which
-// suffices for one-hop models. truncated_centres counts the ghosts too (an upper bound).
+// (nowned), and ghosts are centres too; otherwise only owned atoms are centres and ghosts are
+// neighbours (nghost), which suffices for one-hop models. truncated_centres counts the centres.
 ModelInput build_local_model_input(const double* coord, int64_t nlocal, const std::vector<int32_t>& types,
                                    const NeighborSelection& selection, at::ScalarType dtype, bool ghosts_are_nodes);
 
-// As build_local_model_input with ghosts as nodes, but only the owned atoms are centres: for
-// descriptors that refresh the ghosts' features from their owners (ghost_exchange.hpp), which
-// need ghosts only one cut-off deep.
+// As build_local_model_input with ghosts as nodes, but only the owned atoms are centres (ghost rows
+// of slot_index are all padding): for descriptors that refresh the ghosts' features from their
+// owners (ghost_exchange.hpp), which need ghosts only one cut-off deep.
 ModelInput build_exchange_model_input(const double* coord, int64_t nlocal, const std::vector<int32_t>& types,
                                       const NeighborSelection& selection, at::ScalarType dtype);
 

@@ -26,7 +26,8 @@ ModelInput build_model_input_from_pairs(const double* coord, const double* box, 
     }
     return kept;
   };
-  return detail::build_model_input_with(coord, box, pbc, types, 1, selection, dtype, within_cutoff);
+  const int64_t natoms = static_cast<int64_t>(types.size());
+  return detail::build_model_input_with(coord, box, pbc, types, 1, selection, dtype, within_cutoff, {natoms, natoms});
 }
 
 }  // namespace atomforge::model

@@ -494,6 +494,95 @@ TEST(NeighborList, EmptyAndSingleAtom) {
   EXPECT_EQ(fast(s).size(), 0u);
 }
 
+// Centres limited to the first n atoms: the brute-force pairs with i < n, and exactly the first
+// pairs of the full list in its order (model inputs built from either are then identical).
+void expect_centers_match_reference(const System& s) {
+  const NeighborList full = fast(s);
+  std::vector<Pair> want_all = sorted_pairs(reference(s));
+  const int64_t natoms = s.natoms();
+  for (int64_t n : {int64_t{0}, int64_t{1}, natoms / 3, natoms - 1, natoms}) {
+    SCOPED_TRACE(::testing::Message() << n << " centres of " << natoms);
+    const NeighborList got =
+        build_neighbor_list_of_centers(s.coord.data(), natoms, n, s.box_ptr(), s.pbc, s.rcut);
+    std::vector<Pair> want;
+    std::copy_if(want_all.begin(), want_all.end(), std::back_inserter(want),
+                 [n](const Pair& p) { return p[0] < n; });
+    EXPECT_TRUE(sorted_pairs(got) == want) << "got:" << describe(sorted_pairs(got))
+                                           << " want:" << describe(want);
+    ASSERT_EQ(got.neighbor.size(), got.size());
+    ASSERT_EQ(got.shift.size(), 3 * got.size());
+    ASSERT_LE(got.size(), full.size());
+    EXPECT_TRUE(std::equal(got.center.begin(), got.center.end(), full.center.begin()));
+    EXPECT_TRUE(std::equal(got.neighbor.begin(), got.neighbor.end(), full.neighbor.begin()));
+    EXPECT_TRUE(std::equal(got.shift.begin(), got.shift.end(), full.shift.begin()));
+  }
+}
+
+TEST(NeighborListOfCenters, PeriodicBoxes) {
+  for (uint64_t seed = 120; seed <= 125; ++seed) {
+    SCOPED_TRACE(seed);
+    Random rng(seed);
+    System s;
+    s.box = seed % 2 ? tilted(rng, 6, 14) : general(rng, rng.uniform(7, 12));
+    s.coord = fill_box(rng, s.box, rng.integer(20, 120));
+    s.rcut = rng.uniform(2.5, 7.0);
+    expect_centers_match_reference(s);
+  }
+}
+
+TEST(NeighborListOfCenters, MixedPeriodicity) {
+  Random rng(130);
+  System s;
+  s.pbc = {true, false, true};
+  s.box = tilted(rng, 6, 10);
+  s.coord = fill_box(rng, s.box, 80);
+  for (int i = 0; i < 80; ++i) s.coord[3 * i + 1] += rng.uniform(-8, 8);
+  s.rcut = 5.0;
+  expect_centers_match_reference(s);
+}
+
+TEST(NeighborListOfCenters, DomainWithGhostShell) {
+  // As a LAMMPS rank sees it: owned atoms (listed first) in a cube, ghosts in a shell one cut-off
+  // deep around it, no periodicity.
+  Random rng(131);
+  System s;
+  s.pbc = {false, false, false};
+  s.has_box = false;
+  s.rcut = 4.0;
+  const double side = 9.0, margin = s.rcut;
+  std::vector<double> ghosts;
+  for (int k = 0; k < 900; ++k) {
+    const double x[3] = {rng.uniform(-margin, side + margin), rng.uniform(-margin, side + margin),
+                         rng.uniform(-margin, side + margin)};
+    const bool owned =
+        x[0] >= 0 && x[0] < side && x[1] >= 0 && x[1] < side && x[2] >= 0 && x[2] < side;
+    std::vector<double>& into = owned ? s.coord : ghosts;
+    into.insert(into.end(), x, x + 3);
+  }
+  const int64_t nowned = s.natoms();
+  s.coord.insert(s.coord.end(), ghosts.begin(), ghosts.end());
+  expect_centers_match_reference(s);
+  const NeighborList owned =
+      build_neighbor_list_of_centers(s.coord.data(), s.natoms(), nowned, nullptr, s.pbc, s.rcut);
+  EXPECT_TRUE(std::all_of(owned.center.begin(), owned.center.end(),
+                          [&](int32_t i) { return i < nowned; }));
+  EXPECT_TRUE(std::any_of(owned.neighbor.begin(), owned.neighbor.end(),
+                          [&](int32_t j) { return j >= nowned; }))
+      << "ghosts must be neighbours";
+}
+
+TEST(NeighborListOfCenters, RejectsCentresOutOfRange) {
+  const double coord[6] = {0, 0, 0, 1, 1, 1};
+  for (int64_t n : {-1, 3}) {
+    try {
+      build_neighbor_list_of_centers(coord, 2, n, nullptr, {false, false, false}, 3.0);
+      ADD_FAILURE() << "no error for " << n << " centres";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("centres out of 2 atoms"), std::string::npos) << e.what();
+    }
+  }
+}
+
 void expect_error(const System& s, const std::string& fragment) {
   for (auto build : {&build_neighbor_list, &brute_force_neighbor_list}) {
     try {
