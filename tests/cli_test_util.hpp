@@ -1,6 +1,9 @@
 #pragma once
-// Helpers for tests that run the atomforge binary: temp folders, running a command, inputs.
+// Helpers for tests that run the atomforge binary: temp folders, running a command, training
+// and freezing models, reading its outputs. Inputs: inputs_test_util.hpp.
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -9,7 +12,10 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "inputs_test_util.hpp"
 
 namespace atomforge::testing {
 
@@ -74,32 +80,45 @@ inline std::vector<std::vector<double>> numeric_rows(const std::string& text) {
   return rows;
 }
 
-inline std::string bundled(const std::string& relative) {
-  return std::string(ATOMFORGE_SOURCE_DIR) + "/examples/data/" + relative;
-}
-
 inline bool shared_data_present() { return fs::exists(std::string(ATOMFORGE_SHARED_DATA) + "/deepmd-examples/water"); }
 
-// A small, fast water input; callers adjust keys.
-inline nlohmann::ordered_json small_water_input(const std::vector<std::string>& train,
-                                                const std::vector<std::string>& valid) {
-  return nlohmann::ordered_json::parse(R"({
-    "model": {
-      "type_map": ["O", "H"],
-      "descriptor": {"type": "se_e2_a", "sel": [24, 48], "rcut": 4.0, "rcut_smth": 0.5,
-                     "neuron": [4, 8, 16], "axis_neuron": 4, "seed": 1},
-      "fitting_net": {"neuron": [16, 16], "seed": 2}
-    },
-    "learning_rate": {"start_lr": 0.005, "stop_lr": 0.0001, "decay_steps": 20},
-    "loss": {"start_pref_e": 0.02, "limit_pref_e": 1, "start_pref_f": 1000, "limit_pref_f": 1},
-    "training": {
-      "training_data": {"systems": [], "batch_size": 1},
-      "validation_data": {"systems": [], "batch_size": 1, "numb_btch": 2},
-      "numb_steps": 40, "seed": 3, "disp_freq": 5, "save_freq": 20
-    }})")
-      .patch(nlohmann::ordered_json::array(
-          {{{"op", "replace"}, {"path", "/training/training_data/systems"}, {"value", train}},
-           {{"op", "replace"}, {"path", "/training/validation_data/systems"}, {"value", valid}}}));
+// Writes `input` to DIR/NAME.json and trains it into DIR/NAME; `extra`: more arguments.
+inline Result train(const TempDir& dir, const nlohmann::ordered_json& input, const std::string& name,
+                    const std::string& extra = "") {
+  write_text(dir / (name + ".json"), input.dump());
+  return run("train " + (dir / (name + ".json")) + " -o " + (dir / name) + extra);
+}
+
+// The checkpoint of `input` trained into DIR/NAME, or "" (with a test failure) when training failed.
+inline std::string trained_checkpoint(const TempDir& dir, const nlohmann::ordered_json& input,
+                                      const std::string& name) {
+  const Result r = train(dir, input, name);
+  EXPECT_EQ(r.code, 0) << r.output;
+  const std::string checkpoint = dir / (name + "/model.ckpt.pt");
+  EXPECT_TRUE(fs::exists(checkpoint)) << r.output;
+  return r.code == 0 && fs::exists(checkpoint) ? checkpoint : "";
+}
+
+// `input` trained into DIR/NAME and frozen to DIR/NAME.pth: its path, or "" (with a test
+// failure) when training or freezing failed.
+inline std::string frozen_model(const TempDir& dir, const nlohmann::ordered_json& input, const std::string& name) {
+  const std::string checkpoint = trained_checkpoint(dir, input, name);
+  if (checkpoint.empty()) return "";
+  const std::string path = dir / (name + ".pth");
+  const Result r = run("freeze " + checkpoint + " -o " + path);
+  EXPECT_EQ(r.code, 0) << r.output;
+  return r.code == 0 && fs::exists(path) ? path : "";
+}
+
+// The predictions (the second half of each row) of an `atomforge test -d` detail file whose
+// values have `width` components (.e.out 1, .f.out 3, .v.out 9).
+inline std::vector<double> predicted_columns(const std::string& path, int width) {
+  std::vector<double> out;
+  for (const std::vector<double>& row : numeric_rows(read_text(path))) {
+    EXPECT_EQ(row.size(), static_cast<std::size_t>(2 * width)) << path;
+    for (int c = 0; c < width && width + c < static_cast<int>(row.size()); ++c) out.push_back(row[width + c]);
+  }
+  return out;
 }
 
 }  // namespace atomforge::testing

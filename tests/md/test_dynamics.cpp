@@ -21,7 +21,7 @@
 namespace atomforge::md {
 namespace {
 
-using testing::example;
+using testing::bundled;
 using testing::single_frame;
 
 class WaterDynamics : public ::testing::Test {
@@ -37,13 +37,13 @@ class WaterDynamics : public ::testing::Test {
     const std::string cached = ATOMFORGE_MD_TEST_MODEL;
     if (std::filesystem::exists(cached)) {
       try {
-        model_ = model::EnergyModel::load(load_tensor_file(cached), cached).release();
+        model_ = testing::load_model(cached).release();
         return;
       } catch (const Error&) {
       }
     }
     testing::TempDir dir;
-    auto input = testing::small_water_input({example("water/data_0")}, {example("water/data_3")});
+    auto input = testing::small_water_input();
     input["model"]["descriptor"]["sel"] = {30, 60};
     input["learning_rate"]["decay_steps"] = 50;
     input["training"]["numb_steps"] = 300;
@@ -57,9 +57,7 @@ class WaterDynamics : public ::testing::Test {
     train::Trainer trainer(options);
     trainer.run();
     model_ = trainer.model().extract_head(trainer.model().only_head()).release();
-    TensorFile file;
-    model_->save(file);
-    save_tensor_file(cached, file);
+    testing::save_model(*model_, cached);
   }
   static void TearDownTestSuite() {
     delete model_;
@@ -242,7 +240,7 @@ TEST_F(WaterDynamics, NoseHooverConservesItsEnergyAndReachesTheTarget) {
 TEST_F(WaterDynamics, InitialisedPaiNNConservesEnergy) {
   auto painn = testing::model_with(
       {"O", "H"}, {{"type", "painn"}, {"rcut", 4.0}, {"features", 16}, {"layers", 2}, {"radial_basis", 8}});
-  const data::System system = data::read_deepmd_system(example("water/data_0"));
+  const data::System system = data::read_deepmd_system(bundled("water/data_0"));
   painn->compute_statistics({system}, {1});
   painn->fit_out_bias(painn->only_head(), {system});
   State s = initial_state(300.0, 3, *painn);
