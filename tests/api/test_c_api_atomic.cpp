@@ -59,17 +59,21 @@ Atomic compute_atomic(af_model* model, const Frame& f) {
   return a;
 }
 
-class CApiAtomic : public TinyModelTest {
+// The suite's model, loaded through the C API for each test.
+template <nlohmann::ordered_json (*make_input)()>
+class LoadedModelTest : public TrainedModelTest<make_input> {
  protected:
   void SetUp() override {
-    TinyModelTest::SetUp();
-    if (IsSkipped()) return;
-    handle_.reset(af_model_load(checkpoint_.c_str(), nullptr));
+    TrainedModelTest<make_input>::SetUp();
+    if (this->IsSkipped()) return;
+    handle_.reset(af_model_load(this->checkpoint_.c_str(), nullptr));
     ASSERT_TRUE(af_model_ok(handle_.get())) << af_model_error(handle_.get());
   }
 
   Handle handle_;
 };
+
+using CApiAtomic = LoadedModelTest<tiny_model_input>;
 
 TEST_F(CApiAtomic, AtomVirialsSumToTheStrainDerivative) {
   const Frame water = load_frame(bundled("water/data_3"), 1, kTypeMap);
@@ -272,17 +276,7 @@ nlohmann::ordered_json painn_input() {
   return input;
 }
 
-class CApiExchange : public TrainedModelTest<painn_input> {
- protected:
-  void SetUp() override {
-    TrainedModelTest::SetUp();
-    if (IsSkipped()) return;
-    handle_.reset(af_model_load(checkpoint_.c_str(), nullptr));
-    ASSERT_TRUE(af_model_ok(handle_.get())) << af_model_error(handle_.get());
-  }
-
-  Handle handle_;
-};
+using CApiExchange = LoadedModelTest<painn_input>;
 
 // One domain whose ghosts are periodic images of its own atoms: the exchange copies owners' rows
 // to their ghosts and adds ghosts' rows to their owners, as LAMMPS' communication does.
