@@ -99,6 +99,16 @@ inline std::string trained_checkpoint(const TempDir& dir, const nlohmann::ordere
   return r.code == 0 && fs::exists(checkpoint) ? checkpoint : "";
 }
 
+// `input` trained again into DIR/resumed from DIR/full's checkpoint at `step`, as after an
+// interruption: the checkpoint and an lcurve that ran on past it.
+inline Result train_resumed(const TempDir& dir, const nlohmann::ordered_json& input, int64_t step) {
+  const std::string checkpoint = "model.ckpt-" + std::to_string(step) + ".pt";
+  fs::create_directories(dir.path / "resumed");
+  fs::copy_file(dir / ("full/" + checkpoint), dir / ("resumed/" + checkpoint));
+  fs::copy_file(dir / "full/lcurve.out", dir / "resumed/lcurve.out");
+  return train(dir, input, "resumed", " --restart " + (dir / ("resumed/" + checkpoint)));
+}
+
 // `input` trained into DIR/NAME and frozen to DIR/NAME.pth: its path, or "" (with a test
 // failure) when training or freezing failed.
 inline std::string frozen_model(const TempDir& dir, const nlohmann::ordered_json& input, const std::string& name) {
@@ -108,6 +118,46 @@ inline std::string frozen_model(const TempDir& dir, const nlohmann::ordered_json
   const Result r = run("freeze " + checkpoint + " -o " + path);
   EXPECT_EQ(r.code, 0) << r.output;
   return r.code == 0 && fs::exists(path) ? path : "";
+}
+
+// lcurve.out: the column names after "step" and a row per displayed step.
+struct LcurveRow {
+  int64_t step;
+  std::vector<double> values;  // in the order of the column names
+};
+
+inline std::vector<LcurveRow> read_lcurve(const std::string& path, std::vector<std::string>* columns = nullptr) {
+  std::istringstream in(read_text(path));
+  std::string line;
+  std::vector<LcurveRow> rows;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    if (line.rfind("#", 0) == 0) {
+      std::string name;
+      fields >> name >> name;  // "#", "step"
+      if (columns)
+        while (fields >> name) columns->push_back(name);
+      continue;
+    }
+    LcurveRow row;
+    fields >> row.step;
+    double v;
+    while (fields >> v) row.values.push_back(v);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// Column `name` of lcurve.out at its last row (or first with `first`).
+inline double lcurve_value(const std::string& path, const std::string& name, bool first = false) {
+  std::vector<std::string> columns;
+  const auto rows = read_lcurve(path, &columns);
+  const auto it = std::find(columns.begin(), columns.end(), name);
+  if (it == columns.end() || rows.empty()) {
+    ADD_FAILURE() << "no column " << name << " (or no row) in " << path;
+    return NAN;
+  }
+  return (first ? rows.front() : rows.back()).values.at(static_cast<std::size_t>(it - columns.begin()));
 }
 
 // The predictions (the second half of each row) of an `atomforge test -d` detail file whose
