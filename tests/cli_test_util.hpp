@@ -99,14 +99,22 @@ inline std::string trained_checkpoint(const TempDir& dir, const nlohmann::ordere
   return r.code == 0 && fs::exists(checkpoint) ? checkpoint : "";
 }
 
-// `input` trained again into DIR/resumed from DIR/full's checkpoint at `step`, as after an
-// interruption: the checkpoint and an lcurve that ran on past it.
-inline Result train_resumed(const TempDir& dir, const nlohmann::ordered_json& input, int64_t step) {
-  const std::string checkpoint = "model.ckpt-" + std::to_string(step) + ".pt";
+// `input` trained into DIR/full, and again into DIR/resumed from its checkpoint at `step` as
+// after an interruption (that checkpoint, and an lcurve that ran on past it): the resumed run
+// writes exactly the lcurve, and ends with exactly the checkpoint at step `last`, of the
+// uninterrupted one.
+inline void expect_resumed_run_is_bit_for_bit(const TempDir& dir, const nlohmann::ordered_json& input, int64_t step,
+                                              int64_t last) {
+  const Result full = train(dir, input, "full");
+  ASSERT_EQ(full.code, 0) << full.output;
+  const auto checkpoint = [](int64_t at) { return "model.ckpt-" + std::to_string(at) + ".pt"; };
   fs::create_directories(dir.path / "resumed");
-  fs::copy_file(dir / ("full/" + checkpoint), dir / ("resumed/" + checkpoint));
+  fs::copy_file(dir / ("full/" + checkpoint(step)), dir / ("resumed/" + checkpoint(step)));
   fs::copy_file(dir / "full/lcurve.out", dir / "resumed/lcurve.out");
-  return train(dir, input, "resumed", " --restart " + (dir / ("resumed/" + checkpoint)));
+  const Result resumed = train(dir, input, "resumed", " --restart " + (dir / ("resumed/" + checkpoint(step))));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_EQ(read_text(dir / "resumed/lcurve.out"), read_text(dir / "full/lcurve.out"));
+  EXPECT_EQ(read_text(dir / ("resumed/" + checkpoint(last))), read_text(dir / ("full/" + checkpoint(last))));
 }
 
 // `input` trained into DIR/NAME and frozen to DIR/NAME.pth: its path, or "" (with a test

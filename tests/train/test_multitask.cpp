@@ -279,11 +279,7 @@ TEST(MultiTaskTraining, RestartContinuesBitForBit) {
   input["training"]["numb_steps"] = 40;
   input["training"]["disp_freq"] = 5;
   input["training"]["save_freq"] = 20;
-  ASSERT_EQ(train(dir, input, "full").code, 0);
-  const Result r = train_resumed(dir, input, 20);
-  ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_EQ(read_text(dir / "resumed/lcurve.out"), read_text(dir / "full/lcurve.out"));
-  EXPECT_EQ(read_text(dir / "resumed/model.ckpt-40.pt"), read_text(dir / "full/model.ckpt-40.pt"));
+  expect_resumed_run_is_bit_for_bit(dir, input, 20, 40);
 }
 
 // One fitting net in shared_dict serves both fidelities, told apart by a one-hot task input: the

@@ -69,16 +69,8 @@ INSTANTIATE_TEST_SUITE_P(Trunks, GraphTrunkTraining, ::testing::Values("painn", 
 // parameters and optimiser state, of the uninterrupted run.
 TEST(TrainingRestart, ContinuesBitForBit) {
   TempDir dir;
-  const auto input = small_water_input();
-  const Result full = train(dir, input, "full");
-  ASSERT_EQ(full.code, 0) << full.output;
-
-  const Result resumed = train_resumed(dir, input, 20);
-  ASSERT_EQ(resumed.code, 0) << resumed.output;
-
-  EXPECT_EQ(read_text(dir / "resumed/lcurve.out"), read_text(dir / "full/lcurve.out"));
+  expect_resumed_run_is_bit_for_bit(dir, small_water_input(), 20, 40);
   EXPECT_EQ(read_lcurve(dir / "full/lcurve.out").size(), 9u);  // steps 1, 5, 10, ..., 40
-  EXPECT_EQ(read_text(dir / "resumed/model.ckpt-40.pt"), read_text(dir / "full/model.ckpt-40.pt"));
 }
 
 TEST(TrainingCheckpoints, KeepsTheNewestAndLinksTheLatest) {
