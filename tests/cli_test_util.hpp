@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -16,24 +15,11 @@
 #include <nlohmann/json.hpp>
 
 #include "inputs_test_util.hpp"
+#include "temp_dir_test_util.hpp"
 
 namespace atomforge::testing {
 
 namespace fs = std::filesystem;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("atomforge_test_" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 struct Result {
   int code = 0;
@@ -99,6 +85,17 @@ inline std::string trained_checkpoint(const TempDir& dir, const nlohmann::ordere
   return r.code == 0 && fs::exists(checkpoint) ? checkpoint : "";
 }
 
+// `input` trained into DIR/NAME and frozen to DIR/NAME.pth: its path, or "" (with a test
+// failure) when training or freezing failed.
+inline std::string frozen_model(const TempDir& dir, const nlohmann::ordered_json& input, const std::string& name) {
+  const std::string checkpoint = trained_checkpoint(dir, input, name);
+  if (checkpoint.empty()) return "";
+  const std::string path = dir / (name + ".pth");
+  const Result r = run("freeze " + checkpoint + " -o " + path);
+  EXPECT_EQ(r.code, 0) << r.output;
+  return r.code == 0 && fs::exists(path) ? path : "";
+}
+
 // `input` trained into DIR/full, and again into DIR/resumed from its checkpoint at `step` as
 // after an interruption (that checkpoint, and an lcurve that ran on past it): the resumed run
 // writes exactly the lcurve, and ends with exactly the checkpoint at step `last`, of the
@@ -115,17 +112,6 @@ inline void expect_resumed_run_is_bit_for_bit(const TempDir& dir, const nlohmann
   ASSERT_EQ(resumed.code, 0) << resumed.output;
   EXPECT_EQ(read_text(dir / "resumed/lcurve.out"), read_text(dir / "full/lcurve.out"));
   EXPECT_EQ(read_text(dir / ("resumed/" + checkpoint(last))), read_text(dir / ("full/" + checkpoint(last))));
-}
-
-// `input` trained into DIR/NAME and frozen to DIR/NAME.pth: its path, or "" (with a test
-// failure) when training or freezing failed.
-inline std::string frozen_model(const TempDir& dir, const nlohmann::ordered_json& input, const std::string& name) {
-  const std::string checkpoint = trained_checkpoint(dir, input, name);
-  if (checkpoint.empty()) return "";
-  const std::string path = dir / (name + ".pth");
-  const Result r = run("freeze " + checkpoint + " -o " + path);
-  EXPECT_EQ(r.code, 0) << r.output;
-  return r.code == 0 && fs::exists(path) ? path : "";
 }
 
 // lcurve.out: the column names after "step" and a row per displayed step.
