@@ -96,6 +96,32 @@ inline std::string frozen_model(const TempDir& dir, const nlohmann::ordered_json
   return r.code == 0 && fs::exists(path) ? path : "";
 }
 
+// The model of `input`, trained (and frozen with `frozen`) once for all the test processes of a
+// build: ctest runs every test in a process of its own. Kept in the build tree under a name made
+// of the input and the atomforge binary (its size and time), so that a rebuilt binary trains
+// again; moved in with one rename, so that a test running at the same time finds the whole file
+// or none. "" (with a test failure) when training or freezing failed.
+inline std::string cached_model(const nlohmann::ordered_json& input, bool frozen) {
+  const fs::path binary(ATOMFORGE_BINARY);
+  const std::string stamp = std::to_string(fs::file_size(binary)) + "_" +
+                            std::to_string(fs::last_write_time(binary).time_since_epoch().count());
+  const fs::path folder = fs::path(ATOMFORGE_TEST_MODEL_CACHE) / stamp;
+  const fs::path path =
+      folder / (std::to_string(std::hash<std::string>{}(input.dump())) + (frozen ? ".pth" : ".ckpt.pt"));
+  if (fs::exists(path)) return path.string();
+  if (!fs::exists(folder)) {  // a new binary: the models of earlier ones are of no more use
+    std::error_code ec;
+    for (const auto& old : fs::directory_iterator(ATOMFORGE_TEST_MODEL_CACHE, ec))
+      if (old.path() != folder) fs::remove_all(old.path(), ec);
+  }
+  fs::create_directories(folder);
+  const TempDir dir(folder);
+  const std::string trained = frozen ? frozen_model(dir, input, "model") : trained_checkpoint(dir, input, "model");
+  if (trained.empty()) return "";
+  fs::rename(fs::canonical(trained), path);  // the checkpoint is a link to its step's file
+  return path.string();
+}
+
 // `input` trained into DIR/full, and again into DIR/resumed from its checkpoint at `step` as
 // after an interruption (that checkpoint, and an lcurve that ran on past it): the resumed run
 // writes exactly the lcurve, and ends with exactly the checkpoint at step `last`, of the

@@ -40,13 +40,13 @@ inline nlohmann::ordered_json tiny_model_input() {
   return input;
 }
 
-// A suite sharing one model, trained from `make_input()` once per suite.
+// A suite sharing one model (the checkpoint of `make_input()`, see cached_model) and a folder.
 template <nlohmann::ordered_json (*make_input)()>
 class TrainedModelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir;
-    checkpoint_ = trained_checkpoint(*dir_, make_input(), "out");
+    checkpoint_ = cached_model(make_input(), false);
   }
   static void TearDownTestSuite() {
     delete dir_;

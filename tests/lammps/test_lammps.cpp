@@ -128,15 +128,13 @@ class Lammps : public ::testing::Test {
       GTEST_SKIP() << "the LAMMPS plugin is not built (needs LAMMPS' development files: liblammps-dev)";
   }
 
-  // A `kind` model trained on the bundled water and frozen (once per test process). The graph
-  // trunks get 60 steps: after 20, painn still pulls atoms together in NVE.
+  // A `kind` model trained on the bundled water and frozen (see cached_model). The graph trunks
+  // get 60 steps: after 20, painn still pulls atoms together in NVE.
   static std::string trained(const std::string& kind) {
-    const std::string path = *dir_ / (kind + ".pth");
-    if (fs::exists(path)) return path;
     auto input = small_water_input();
     if (const auto d = descriptor(kind); !d.is_null()) input["model"]["descriptor"] = d;
     input["training"]["numb_steps"] = kind == "se_e2_a" ? 20 : 60;
-    return frozen_model(*dir_, input, kind);
+    return cached_model(input, true);
   }
 
   // Runs `script` (after the common set-up lines; `setup` replaces the periodic boundary line)
