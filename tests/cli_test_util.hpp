@@ -1,33 +1,25 @@
 #pragma once
-// Helpers for tests that run the atomforge binary: temp folders, running a command, inputs.
+// Helpers for tests that run the atomforge binary: temp folders, running a command, training
+// and freezing models, reading its outputs. Inputs: inputs_test_util.hpp.
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "inputs_test_util.hpp"
+#include "temp_dir_test_util.hpp"
 
 namespace atomforge::testing {
 
 namespace fs = std::filesystem;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("atomforge_test_" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 struct Result {
   int code = 0;
@@ -74,32 +66,129 @@ inline std::vector<std::vector<double>> numeric_rows(const std::string& text) {
   return rows;
 }
 
-inline std::string bundled(const std::string& relative) {
-  return std::string(ATOMFORGE_SOURCE_DIR) + "/examples/data/" + relative;
-}
-
 inline bool shared_data_present() { return fs::exists(std::string(ATOMFORGE_SHARED_DATA) + "/deepmd-examples/water"); }
 
-// A small, fast water input; callers adjust keys.
-inline nlohmann::ordered_json small_water_input(const std::vector<std::string>& train,
-                                                const std::vector<std::string>& valid) {
-  return nlohmann::ordered_json::parse(R"({
-    "model": {
-      "type_map": ["O", "H"],
-      "descriptor": {"type": "se_e2_a", "sel": [24, 48], "rcut": 4.0, "rcut_smth": 0.5,
-                     "neuron": [4, 8, 16], "axis_neuron": 4, "seed": 1},
-      "fitting_net": {"neuron": [16, 16], "seed": 2}
-    },
-    "learning_rate": {"start_lr": 0.005, "stop_lr": 0.0001, "decay_steps": 20},
-    "loss": {"start_pref_e": 0.02, "limit_pref_e": 1, "start_pref_f": 1000, "limit_pref_f": 1},
-    "training": {
-      "training_data": {"systems": [], "batch_size": 1},
-      "validation_data": {"systems": [], "batch_size": 1, "numb_btch": 2},
-      "numb_steps": 40, "seed": 3, "disp_freq": 5, "save_freq": 20
-    }})")
-      .patch(nlohmann::ordered_json::array(
-          {{{"op", "replace"}, {"path", "/training/training_data/systems"}, {"value", train}},
-           {{"op", "replace"}, {"path", "/training/validation_data/systems"}, {"value", valid}}}));
+// Writes `input` to DIR/NAME.json and trains it into DIR/NAME; `extra`: more arguments.
+inline Result train(const TempDir& dir, const nlohmann::ordered_json& input, const std::string& name,
+                    const std::string& extra = "") {
+  write_text(dir / (name + ".json"), input.dump());
+  return run("train " + (dir / (name + ".json")) + " -o " + (dir / name) + extra);
+}
+
+// The checkpoint of `input` trained into DIR/NAME, or "" (with a test failure) when training failed.
+inline std::string trained_checkpoint(const TempDir& dir, const nlohmann::ordered_json& input,
+                                      const std::string& name) {
+  const Result r = train(dir, input, name);
+  EXPECT_EQ(r.code, 0) << r.output;
+  const std::string checkpoint = dir / (name + "/model.ckpt.pt");
+  EXPECT_TRUE(fs::exists(checkpoint)) << r.output;
+  return r.code == 0 && fs::exists(checkpoint) ? checkpoint : "";
+}
+
+// `input` trained into DIR/NAME and frozen to DIR/NAME.pth: its path, or "" (with a test
+// failure) when training or freezing failed.
+inline std::string frozen_model(const TempDir& dir, const nlohmann::ordered_json& input, const std::string& name) {
+  const std::string checkpoint = trained_checkpoint(dir, input, name);
+  if (checkpoint.empty()) return "";
+  const std::string path = dir / (name + ".pth");
+  const Result r = run("freeze " + checkpoint + " -o " + path);
+  EXPECT_EQ(r.code, 0) << r.output;
+  return r.code == 0 && fs::exists(path) ? path : "";
+}
+
+// The model of `input`, trained (and frozen with `frozen`) once for all the test processes of a
+// build: ctest runs every test in a process of its own. Kept in the build tree under a name made
+// of the input and the atomforge binary (its size and time), so that a rebuilt binary trains
+// again; moved in with one rename, so that a test running at the same time finds the whole file
+// or none. "" (with a test failure) when training or freezing failed.
+inline std::string cached_model(const nlohmann::ordered_json& input, bool frozen) {
+  const fs::path binary(ATOMFORGE_BINARY);
+  const std::string stamp = std::to_string(fs::file_size(binary)) + "_" +
+                            std::to_string(fs::last_write_time(binary).time_since_epoch().count());
+  const fs::path folder = fs::path(ATOMFORGE_TEST_MODEL_CACHE) / stamp;
+  const fs::path path =
+      folder / (std::to_string(std::hash<std::string>{}(input.dump())) + (frozen ? ".pth" : ".ckpt.pt"));
+  if (fs::exists(path)) return path.string();
+  if (!fs::exists(folder)) {  // a new binary: the models of earlier ones are of no more use
+    std::error_code ec;
+    for (const auto& old : fs::directory_iterator(ATOMFORGE_TEST_MODEL_CACHE, ec))
+      if (old.path() != folder) fs::remove_all(old.path(), ec);
+  }
+  fs::create_directories(folder);
+  const TempDir dir(folder);
+  const std::string trained = frozen ? frozen_model(dir, input, "model") : trained_checkpoint(dir, input, "model");
+  if (trained.empty()) return "";
+  fs::rename(fs::canonical(trained), path);  // the checkpoint is a link to its step's file
+  return path.string();
+}
+
+// `input` trained into DIR/full, and again into DIR/resumed from its checkpoint at `step` as
+// after an interruption (that checkpoint, and an lcurve that ran on past it): the resumed run
+// writes exactly the lcurve, and ends with exactly the checkpoint at step `last`, of the
+// uninterrupted one.
+inline void expect_resumed_run_is_bit_for_bit(const TempDir& dir, const nlohmann::ordered_json& input, int64_t step,
+                                              int64_t last) {
+  const Result full = train(dir, input, "full");
+  ASSERT_EQ(full.code, 0) << full.output;
+  const auto checkpoint = [](int64_t at) { return "model.ckpt-" + std::to_string(at) + ".pt"; };
+  fs::create_directories(dir.path / "resumed");
+  fs::copy_file(dir / ("full/" + checkpoint(step)), dir / ("resumed/" + checkpoint(step)));
+  fs::copy_file(dir / "full/lcurve.out", dir / "resumed/lcurve.out");
+  const Result resumed = train(dir, input, "resumed", " --restart " + (dir / ("resumed/" + checkpoint(step))));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_EQ(read_text(dir / "resumed/lcurve.out"), read_text(dir / "full/lcurve.out"));
+  EXPECT_EQ(read_text(dir / ("resumed/" + checkpoint(last))), read_text(dir / ("full/" + checkpoint(last))));
+}
+
+// lcurve.out: the column names after "step" and a row per displayed step.
+struct LcurveRow {
+  int64_t step;
+  std::vector<double> values;  // in the order of the column names
+};
+
+inline std::vector<LcurveRow> read_lcurve(const std::string& path, std::vector<std::string>* columns = nullptr) {
+  std::istringstream in(read_text(path));
+  std::string line;
+  std::vector<LcurveRow> rows;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    if (line.rfind("#", 0) == 0) {
+      std::string name;
+      fields >> name >> name;  // "#", "step"
+      if (columns)
+        while (fields >> name) columns->push_back(name);
+      continue;
+    }
+    LcurveRow row;
+    fields >> row.step;
+    double v;
+    while (fields >> v) row.values.push_back(v);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// Column `name` of lcurve.out at its last row (or first with `first`).
+inline double lcurve_value(const std::string& path, const std::string& name, bool first = false) {
+  std::vector<std::string> columns;
+  const auto rows = read_lcurve(path, &columns);
+  const auto it = std::find(columns.begin(), columns.end(), name);
+  if (it == columns.end() || rows.empty()) {
+    ADD_FAILURE() << "no column " << name << " (or no row) in " << path;
+    return NAN;
+  }
+  return (first ? rows.front() : rows.back()).values.at(static_cast<std::size_t>(it - columns.begin()));
+}
+
+// The predictions (the second half of each row) of an `atomforge test -d` detail file whose
+// values have `width` components (.e.out 1, .f.out 3, .v.out 9).
+inline std::vector<double> predicted_columns(const std::string& path, int width) {
+  std::vector<double> out;
+  for (const std::vector<double>& row : numeric_rows(read_text(path))) {
+    EXPECT_EQ(row.size(), static_cast<std::size_t>(2 * width)) << path;
+    for (int c = 0; c < width && width + c < static_cast<int>(row.size()); ++c) out.push_back(row[width + c]);
+  }
+  return out;
 }
 
 }  // namespace atomforge::testing

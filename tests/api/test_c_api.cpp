@@ -19,16 +19,6 @@
 namespace atomforge::testing {
 namespace {
 
-// Prediction columns (the second half of each row) of an `atomforge test -d` detail file.
-std::vector<double> predicted_columns(const std::string& path, int width) {
-  std::vector<double> out;
-  for (const std::vector<double>& row : numeric_rows(read_text(path))) {
-    EXPECT_EQ(row.size(), static_cast<std::size_t>(2 * width)) << path;
-    for (int c = 0; c < width && width + c < static_cast<int>(row.size()); ++c) out.push_back(row[width + c]);
-  }
-  return out;
-}
-
 // A value written with "{:.10e}": 11 significant digits.
 void expect_printed(double printed, double exact, const std::string& what) {
   EXPECT_NEAR(printed, exact, 1e-9 * std::max(1.0, std::abs(exact))) << what;
@@ -41,7 +31,7 @@ class CApi : public TinyModelTest {
   // predictions `atomforge test -d` writes.
   void check_system(const std::string& system_path, int nframes) {
     const data::System system = data::read_deepmd_system(system_path);
-    const auto model = model::EnergyModel::load(load_tensor_file(checkpoint_), checkpoint_);
+    const auto model = load_model(checkpoint_);
     const std::vector<int32_t> types32 = data::map_types(system, model->type_map());
     const std::vector<int> types(types32.begin(), types32.end());
     const int natoms = static_cast<int>(system.natoms());
@@ -73,10 +63,9 @@ class CApi : public TinyModelTest {
       const auto p = model->evaluate(model->prepare(system, {f}), false);
       const std::string where = system_path + " frame " + std::to_string(f);
       expect_close(energy, p.energy.item<double>(), where + " energy");
-      const auto ref_f = values(p.force), ref_v = values(p.virial), ref_ae = values(p.atom_energy);
-      for (int k = 0; k < natoms * 3; ++k) expect_close(force[k], ref_f[k], where + " force " + std::to_string(k));
-      for (int k = 0; k < 9; ++k) expect_close(virial[k], ref_v[k], where + " virial " + std::to_string(k));
-      for (int i = 0; i < natoms; ++i) expect_close(atom_energy[i], ref_ae[i], where + " atom energy");
+      expect_close_each(force, values(p.force), natoms * 3, where + " force");
+      expect_close_each(virial, values(p.virial), 9, where + " virial");
+      expect_close_each(atom_energy, values(p.atom_energy), natoms, where + " atom energy");
       double sum = 0;
       for (double e : atom_energy) sum += e;
       expect_close(sum, energy, where + " sum of atom energies");
@@ -92,12 +81,12 @@ class CApi : public TinyModelTest {
       const atomforge::Prediction w = wrapper.compute(c, types, b);
       expect_close(w.energy, energy, where + " C++ energy");
       ASSERT_EQ(w.force.size(), force.size());
-      for (std::size_t k = 0; k < force.size(); ++k) expect_close(w.force[k], force[k], where + " C++ force");
-      for (int k = 0; k < 9; ++k) expect_close(w.virial[k], virial[k], where + " C++ virial");
-      for (int i = 0; i < natoms; ++i) expect_close(w.atom_energy[i], atom_energy[i], where + " C++ atom energy");
+      expect_close_each(w.force, force, force.size(), where + " C++ force");
+      expect_close_each(w.virial, virial, 9, where + " C++ virial");
+      expect_close_each(w.atom_energy, atom_energy, natoms, where + " C++ atom energy");
       const auto ref_av = values(p.atom_virial);
       ASSERT_EQ(w.atom_virial.size(), ref_av.size());
-      for (std::size_t k = 0; k < ref_av.size(); ++k) expect_close(w.atom_virial[k], ref_av[k], where + " C++ atom virial");
+      expect_close_each(w.atom_virial, ref_av, ref_av.size(), where + " C++ atom virial");
     }
   }
 };
@@ -269,17 +258,10 @@ TEST_F(CApi, ExampleCProgramPrintsTheApiEnergy) {
 // A multi-head model: no head is an error naming the heads; a named head computes that head.
 TEST(CApiMultiHead, HeadIsChosenByName) {
   TempDir dir;
-  auto input = nlohmann::ordered_json::parse(read_text(std::string(ATOMFORGE_SOURCE_DIR) + "/examples/multitask/pretrain.json"));
-  auto& dict = input["training"]["data_dict"];
-  dict["gfn1"]["training_data"]["systems"] = bundled("mf/gfn1/train");
-  dict["gfn1"]["validation_data"]["systems"] = bundled("mf/gfn1/valid");
-  dict["gfnff"]["training_data"]["systems"] = bundled("mf/gfnff/train");
-  dict["gfnff"]["validation_data"]["systems"] = bundled("mf/gfnff/valid");
+  auto input = multitask_example_input();
   input["training"]["numb_steps"] = 2;
-  write_text(dir / "input.json", input.dump());
-  const Result r = run("train " + (dir / "input.json") + " -o " + (dir / "out"));
-  ASSERT_EQ(r.code, 0) << r.output;
-  const std::string checkpoint = dir / "out/model.ckpt.pt";
+  const std::string checkpoint = trained_checkpoint(dir, input, "out");
+  ASSERT_FALSE(checkpoint.empty());
 
   Handle none(af_model_load(checkpoint.c_str(), nullptr));
   EXPECT_FALSE(af_model_ok(none.get()));
@@ -289,7 +271,7 @@ TEST(CApiMultiHead, HeadIsChosenByName) {
   EXPECT_THROW(atomforge::Model{checkpoint}, atomforge::ApiError);
 
   const data::System system = data::read_deepmd_system(bundled("mf/gfn1/valid/CH3OH"));
-  const auto model = model::EnergyModel::load(load_tensor_file(checkpoint), checkpoint);
+  const auto model = load_model(checkpoint);
   const std::vector<int32_t> t32 = data::map_types(system, model->type_map());
   const std::vector<int> types(t32.begin(), t32.end());
   std::vector<double> energies;
@@ -301,7 +283,7 @@ TEST(CApiMultiHead, HeadIsChosenByName) {
     const auto ref = model->evaluate(model->prepare(system, {0}), head, false);
     expect_close(p.energy, ref.energy.item<double>(), head + " energy");
     const auto ref_f = values(ref.force);
-    for (std::size_t k = 0; k < ref_f.size(); ++k) expect_close(p.force[k], ref_f[k], head + " force");
+    expect_close_each(p.force, ref_f, ref_f.size(), head + " force");
     energies.push_back(p.energy);
   }
   EXPECT_NE(energies[0], energies[1]);

@@ -8,32 +8,42 @@
 
 #include <gtest/gtest.h>
 
+#include "../frame_test_util.hpp"
 #include "api_test_util.hpp"
-#include "data/system.hpp"
 
 namespace atomforge::testing {
 namespace {
 
-struct Frame {
-  int natoms = 0;
-  std::vector<double> coord, box;  // box empty: isolated
-  std::vector<int> types;
-};
-
-Frame load_frame(const std::string& system_path, int frame) {
-  const data::System system = data::read_deepmd_system(system_path);
-  Frame f;
-  f.natoms = static_cast<int>(system.natoms());
-  f.coord.assign(system.frame_coord(frame), system.frame_coord(frame) + 3 * f.natoms);
-  if (system.pbc) f.box.assign(system.frame_box(frame), system.frame_box(frame) + 9);
-  for (int32_t t : data::map_types(system, {"O", "H", "C"})) f.types.push_back(t);
-  return f;
-}
+const std::vector<std::string> kTypeMap = {"O", "H", "C"};  // the test models'
 
 struct Atomic {
   double energy = 0;
   std::vector<double> force, virial, atom_energy, atom_virial;
 };
+
+// Room for the outputs of a domain of `nall` atoms, `nlocal` of them owned.
+Atomic domain_outputs(int nall, int nlocal) {
+  Atomic a;
+  a.force.resize(3 * nall);
+  a.virial.resize(9);
+  a.atom_energy.resize(nlocal);
+  a.atom_virial.resize(9 * nall);
+  return a;
+}
+
+// A domain's outputs against the periodic evaluation `ref`, once the ghosts' forces and atom
+// virials are folded onto their owners (as LAMMPS' reverse communication does).
+void expect_folded_domain_matches(Atomic domain, const std::vector<int>& owner, int nlocal, const Atomic& ref) {
+  expect_close(domain.energy, ref.energy, "energy");
+  expect_close_each(domain.virial, ref.virial, 9, "virial");
+  expect_close_each(domain.atom_energy, ref.atom_energy, nlocal, "atom energy");
+  for (int g = 0; g < static_cast<int>(owner.size()); ++g) {
+    for (int c = 0; c < 3; ++c) domain.force[3 * owner[g] + c] += domain.force[3 * (nlocal + g) + c];
+    for (int c = 0; c < 9; ++c) domain.atom_virial[9 * owner[g] + c] += domain.atom_virial[9 * (nlocal + g) + c];
+  }
+  expect_close_each(domain.force, ref.force, 3 * nlocal, "force");
+  expect_close_each(domain.atom_virial, ref.atom_virial, 9 * nlocal, "atom virial");
+}
 
 Atomic compute_atomic(af_model* model, const Frame& f) {
   Atomic a;
@@ -49,20 +59,24 @@ Atomic compute_atomic(af_model* model, const Frame& f) {
   return a;
 }
 
-class CApiAtomic : public TinyModelTest {
+// The suite's model, loaded through the C API for each test.
+template <nlohmann::ordered_json (*make_input)()>
+class LoadedModelTest : public TrainedModelTest<make_input> {
  protected:
   void SetUp() override {
-    TinyModelTest::SetUp();
-    if (IsSkipped()) return;
-    handle_.reset(af_model_load(checkpoint_.c_str(), nullptr));
+    TrainedModelTest<make_input>::SetUp();
+    if (this->IsSkipped()) return;
+    handle_.reset(af_model_load(this->checkpoint_.c_str(), nullptr));
     ASSERT_TRUE(af_model_ok(handle_.get())) << af_model_error(handle_.get());
   }
 
   Handle handle_;
 };
 
+using CApiAtomic = LoadedModelTest<tiny_model_input>;
+
 TEST_F(CApiAtomic, AtomVirialsSumToTheStrainDerivative) {
-  const Frame water = load_frame(bundled("water/data_3"), 1);
+  const Frame water = load_frame(bundled("water/data_3"), 1, kTypeMap);
   const Atomic a = compute_atomic(handle_.get(), water);
   // Same numbers as version 1's function.
   double energy = 0;
@@ -105,7 +119,7 @@ TEST_F(CApiAtomic, AtomVirialsSumToTheStrainDerivative) {
 // W_edge = -de_i/dx_j (x) (x_j - x_i) (an isolated molecule: no images), atom k gets half of
 // each edge it is an end of.
 TEST_F(CApiAtomic, AtomVirialIsHalfOfEachEdgeTerm) {
-  const Frame mol = load_frame(bundled("mf/gfn1/valid/CH3OH"), 0);
+  const Frame mol = load_frame(bundled("mf/gfn1/valid/CH3OH"), 0, kTypeMap);
   ASSERT_TRUE(mol.box.empty());
   const int n = mol.natoms;
   const Atomic a = compute_atomic(handle_.get(), mol);
@@ -125,8 +139,7 @@ TEST_F(CApiAtomic, AtomVirialIsHalfOfEachEdgeTerm) {
       }
       for (int i = 0; i < n; ++i) jac[(i * n + k) * 3 + c] = (ae[0][i] - ae[1][i]) / (2 * h);
     }
-  double scale = 0;
-  for (double v : a.atom_virial) scale = std::max(scale, std::abs(v));
+  const double scale = max_abs(a.atom_virial);
   ASSERT_GT(scale, 0.0);
   for (int k = 0; k < n; ++k)
     for (int ca = 0; ca < 3; ++ca)
@@ -146,12 +159,7 @@ TEST_F(CApiAtomic, AtomVirialIsHalfOfEachEdgeTerm) {
 // periodic image within `depth` of some atom. Returns the owner of each ghost.
 std::vector<int> add_ghosts(Frame& f, double depth) {
   const int n = f.natoms;
-  for (int i = 0; i < n; ++i) {  // wrap (the box of these tests is orthorhombic)
-    for (int c = 0; c < 3; ++c) {
-      const double length = f.box[4 * c];
-      f.coord[3 * i + c] -= std::floor(f.coord[3 * i + c] / length) * length;
-    }
-  }
+  wrap_into_box(f);  // the box of these tests is orthorhombic
   std::vector<int> owner;
   for (int sx = -1; sx <= 1; ++sx)
     for (int sy = -1; sy <= 1; ++sy)
@@ -177,7 +185,7 @@ std::vector<int> add_ghosts(Frame& f, double depth) {
 }
 
 TEST_F(CApiAtomic, GhostDomainMatchesPeriodicEvaluation) {
-  const Frame water = load_frame(bundled("water/data_3"), 0);
+  const Frame water = load_frame(bundled("water/data_3"), 0, kTypeMap);
   ASSERT_EQ(water.box[1], 0.0);  // add_ghosts wraps an orthorhombic box
   const Atomic ref = compute_atomic(handle_.get(), water);
   const double field = af_model_receptive_field(handle_.get());
@@ -188,22 +196,13 @@ TEST_F(CApiAtomic, GhostDomainMatchesPeriodicEvaluation) {
   const std::vector<int> owner = add_ghosts(domain, field + 1.0);
   const int nlocal = water.natoms, nall = nlocal + static_cast<int>(owner.size());
   ASSERT_GT(nall, 2 * nlocal);
-  double energy = 0;
-  std::vector<double> force(3 * nall), virial(9), atom_energy(nlocal), atom_virial(9 * nall);
-  ASSERT_EQ(af_model_compute_local(handle_.get(), nall, nlocal, domain.coord.data(), domain.types.data(), &energy,
-                                   force.data(), virial.data(), atom_energy.data(), atom_virial.data()),
+  Atomic out = domain_outputs(nall, nlocal);
+  ASSERT_EQ(af_model_compute_local(handle_.get(), nall, nlocal, domain.coord.data(), domain.types.data(), &out.energy,
+                                   out.force.data(), out.virial.data(), out.atom_energy.data(),
+                                   out.atom_virial.data()),
             AF_OK)
       << af_model_error(handle_.get());
-  expect_close(energy, ref.energy, "energy");
-  for (int c = 0; c < 9; ++c) expect_close(virial[c], ref.virial[c], "virial " + std::to_string(c));
-  for (int i = 0; i < nlocal; ++i) expect_close(atom_energy[i], ref.atom_energy[i], "atom energy");
-  // Ghost forces and virials folded onto their owners, as LAMMPS' reverse communication does.
-  for (int g = 0; g < static_cast<int>(owner.size()); ++g) {
-    for (int c = 0; c < 3; ++c) force[3 * owner[g] + c] += force[3 * (nlocal + g) + c];
-    for (int c = 0; c < 9; ++c) atom_virial[9 * owner[g] + c] += atom_virial[9 * (nlocal + g) + c];
-  }
-  for (int k = 0; k < 3 * nlocal; ++k) expect_close(force[k], ref.force[k], "force " + std::to_string(k));
-  for (int k = 0; k < 9 * nlocal; ++k) expect_close(atom_virial[k], ref.atom_virial[k], "atom virial " + std::to_string(k));
+  expect_folded_domain_matches(out, owner, nlocal, ref);
 
   // Ghosts only within the receptive field suffice; too shallow ghosts change the energy.
   Frame minimal = water, shallow = water;
@@ -268,33 +267,16 @@ TEST_F(CApiAtomic, LocalDomainEdgeCasesAndErrors) {
 }
 
 // A painn model (3 layers: two exchanges per evaluation), trained 5 steps on water.
-class CApiExchange : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir;
-    auto input = small_water_input({bundled("water/data_0")}, {bundled("water/data_3")});
-    input["model"]["descriptor"] = {{"type", "painn"}, {"rcut", 3.5},        {"features", 8},
-                                    {"layers", 3},     {"radial_basis", 6}, {"seed", 1}};
-    input["training"]["numb_steps"] = 5;
-    write_text(*dir_ / "input.json", input.dump());
-    const Result r = run("train " + (*dir_ / "input.json") + " -o " + (*dir_ / "out"));
-    EXPECT_EQ(r.code, 0) << r.output;
-    if (r.code == 0) checkpoint_ = *dir_ / "out/model.ckpt.pt";
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-  void SetUp() override {
-    if (checkpoint_.empty()) GTEST_SKIP() << "training the test model failed";
-    handle_.reset(af_model_load(checkpoint_.c_str(), nullptr));
-    ASSERT_TRUE(af_model_ok(handle_.get())) << af_model_error(handle_.get());
-  }
+nlohmann::ordered_json painn_input() {
+  auto input = small_water_input();
+  input["model"]["descriptor"] = small_painn(3.5);
+  input["model"]["descriptor"]["layers"] = 3;
+  input["model"]["descriptor"]["seed"] = 1;
+  input["training"]["numb_steps"] = 5;
+  return input;
+}
 
-  static inline TempDir* dir_ = nullptr;
-  static inline std::string checkpoint_;
-  Handle handle_;
-};
+using CApiExchange = LoadedModelTest<painn_input>;
 
 // One domain whose ghosts are periodic images of its own atoms: the exchange copies owners' rows
 // to their ghosts and adds ghosts' rows to their owners, as LAMMPS' communication does.
@@ -323,7 +305,7 @@ struct ImageExchange {
 
 TEST_F(CApiExchange, ExchangeDomainMatchesPeriodicEvaluation) {
   EXPECT_EQ(af_model_ghost_exchange_width(handle_.get()), 4 * 8);  // s and v of 8 features
-  Frame water = load_frame(bundled("water/data_3"), 0);
+  Frame water = load_frame(bundled("water/data_3"), 0, kTypeMap);
   for (int& t : water.types) ASSERT_LT(t, 2);  // O and H only
   const Atomic ref = compute_atomic(handle_.get(), water);
   const double cutoff = af_model_cutoff(handle_.get());
@@ -335,26 +317,16 @@ TEST_F(CApiExchange, ExchangeDomainMatchesPeriodicEvaluation) {
   exchange.owner = add_ghosts(domain, cutoff + 1.0);
   const int nlocal = water.natoms, nall = nlocal + static_cast<int>(exchange.owner.size());
   exchange.nlocal = nlocal;
-  double energy = 0;
-  std::vector<double> force(3 * nall), virial(9), atom_energy(nlocal), atom_virial(9 * nall);
+  Atomic out = domain_outputs(nall, nlocal);
   ASSERT_EQ(af_model_compute_exchange(handle_.get(), nall, nlocal, domain.coord.data(), domain.types.data(),
-                                      &ImageExchange::call, &exchange, &energy, force.data(), virial.data(),
-                                      atom_energy.data(), atom_virial.data()),
+                                      &ImageExchange::call, &exchange, &out.energy, out.force.data(),
+                                      out.virial.data(), out.atom_energy.data(), out.atom_virial.data()),
             AF_OK)
       << af_model_error(handle_.get());
   // Before layers 2 and 3, then their gradients in reverse.
   EXPECT_EQ(exchange.directions,
             (std::vector<int>{AF_GHOSTS_FORWARD, AF_GHOSTS_FORWARD, AF_GHOSTS_REVERSE, AF_GHOSTS_REVERSE}));
-  expect_close(energy, ref.energy, "energy");
-  for (int c = 0; c < 9; ++c) expect_close(virial[c], ref.virial[c], "virial " + std::to_string(c));
-  for (int i = 0; i < nlocal; ++i) expect_close(atom_energy[i], ref.atom_energy[i], "atom energy");
-  for (int g = 0; g < static_cast<int>(exchange.owner.size()); ++g) {
-    for (int c = 0; c < 3; ++c) force[3 * exchange.owner[g] + c] += force[3 * (nlocal + g) + c];
-    for (int c = 0; c < 9; ++c) atom_virial[9 * exchange.owner[g] + c] += atom_virial[9 * (nlocal + g) + c];
-  }
-  for (int k = 0; k < 3 * nlocal; ++k) expect_close(force[k], ref.force[k], "force " + std::to_string(k));
-  for (int k = 0; k < 9 * nlocal; ++k)
-    expect_close(atom_virial[k], ref.atom_virial[k], "atom virial " + std::to_string(k));
+  expect_folded_domain_matches(out, exchange.owner, nlocal, ref);
 
   // Without the exchange these ghosts are too shallow.
   double e_local = 0;

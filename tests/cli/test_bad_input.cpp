@@ -8,7 +8,7 @@ namespace {
 
 class BadInput : public ::testing::Test {
  protected:
-  nlohmann::ordered_json input = small_water_input({bundled("water/data_0")}, {bundled("water/data_3")});
+  nlohmann::ordered_json input = small_water_input();
 
   // Runs training on `input` and checks the failure, its message, and that nothing was written.
   void expect_failure(const std::vector<std::string>& message_parts) {

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "../cli_test_util.hpp"
+#include "../model/model_test_util.hpp"
 #include "core/config_schema.hpp"
 #include "core/tensor_file.hpp"
 #include "data/system.hpp"
@@ -105,31 +106,12 @@ int64_t table_count(const std::string& output, const std::string& label) {
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-std::vector<double> values(const at::Tensor& t) {
-  const at::Tensor c = t.detach().to(at::kDouble).contiguous().view({-1});
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
-
 // Predicted energies of the first `n` frames of `system` by one head.
 std::vector<double> energies(const model::EnergyModel& m, const data::System& system, const std::string& head,
                              int64_t n) {
   std::vector<int64_t> frames;
   for (int64_t f = 0; f < n; ++f) frames.push_back(f);
   return values(m.evaluate(m.prepare(system, frames), head, false).energy);
-}
-
-// Second column (prediction) of the data rows of a `test -d` energy file.
-std::vector<double> predicted_column(const std::string& path) {
-  std::istringstream in(read_text(path));
-  std::vector<double> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    double label = 0, pred = 0;
-    std::istringstream(line) >> label >> pred;
-    out.push_back(pred);
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------- show
@@ -257,7 +239,7 @@ TEST(ModelTools, TestModelBranchEvaluatesTheChosenHead) {
     const Result r = run("test -m " + ckpt + " -s " + bundled("water/data_3") + " -n 3 --model-branch " + head +
                          " -d " + (dir / head));
     ASSERT_EQ(r.code, 0) << r.output;
-    printed[head] = predicted_column(dir / (head + ".e.out"));
+    printed[head] = predicted_columns(dir / (head + ".e.out"), 1);
     const auto want = energies(*m, water, head, 3);
     ASSERT_EQ(printed[head].size(), want.size());
     for (std::size_t f = 0; f < want.size(); ++f) EXPECT_NEAR(printed[head][f], want[f], 1e-9 * std::abs(want[f]));
@@ -302,9 +284,7 @@ TEST(ModelTools, ChangeBiasRecoversTheLeastSquaresFitOfAShiftedModel) {
 
   // Shift the bias by a constant per element; the re-fit must not depend on it.
   m->out_bias() = at::tensor({1.5, -2.25, 0.75, 3.0}, at::kDouble);
-  TensorFile shifted;
-  m->save(shifted);
-  save_tensor_file(dir / "shifted.pth", shifted);
+  save_model(*m, dir / "shifted.pth");
   const Result r = run("change-bias " + (dir / "shifted.pth") + " -s " + bundled("mf/gfn2/train") + " -o " +
                        (dir / "fitted.pth"));
   ASSERT_EQ(r.code, 0) << r.output;

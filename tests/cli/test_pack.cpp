@@ -16,12 +16,6 @@ bool only_files(const TempDir& dir, const std::vector<std::string>& names) {
   return found == names;
 }
 
-Result train(const TempDir& dir, const nlohmann::ordered_json& input, const std::string& name,
-             const std::string& extra = "") {
-  write_text(dir / (name + ".json"), input.dump());
-  return run("train " + (dir / (name + ".json")) + " -o " + (dir / name) + extra);
-}
-
 TEST(PackCommand, StoreTrainsAndTestsLikeItsNpySystems) {
   TempDir dir;
   const Result packed = run("pack " + bundled("water/data_0") + " -o " + (dir / "train.afd"));
@@ -33,7 +27,7 @@ TEST(PackCommand, StoreTrainsAndTestsLikeItsNpySystems) {
   EXPECT_NE(shown.output.find("192 atoms (O64H128), 80 frames, periodic, labels: energy force"), std::string::npos)
       << shown.output;
 
-  auto npy = small_water_input({bundled("water/data_0")}, {bundled("water/data_3")});
+  auto npy = small_water_input();
   auto afd = small_water_input({dir / "train.afd"}, {dir / "valid.afd"});
   for (auto* input : {&npy, &afd}) (*input)["training"]["numb_steps"] = 10;
   const Result a = train(dir, npy, "npy"), b = train(dir, afd, "afd");

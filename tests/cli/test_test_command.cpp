@@ -27,7 +27,7 @@ double printed(const std::string& output, const std::string& label, int occurren
 
 TEST(TestCommand, MetricsMatchIndependentComputation) {
   TempDir dir;
-  auto input = small_water_input({bundled("water/data_0")}, {bundled("water/data_3")});
+  auto input = small_water_input();
   input["training"]["numb_steps"] = 10;
   write_text(dir / "input.json", input.dump());
   const Result trained = run("--threads 1 train " + (dir / "input.json") + " -o " + (dir / "out"));
@@ -62,18 +62,13 @@ TEST(TestCommand, MetricsMatchIndependentComputation) {
   EXPECT_EQ(r.output.find("Virial"), std::string::npos) << "water has no virial labels";
 
   // The detail files hold label then prediction, one row per frame / per atom.
-  std::istringstream energies(read_text(dir / "pred.e.out"));
-  std::string line;
-  int rows = 0;
-  while (std::getline(energies, line)) {
-    if (line[0] == '#') continue;
-    double label, pred;
-    std::istringstream(line) >> label >> pred;
-    EXPECT_NEAR(label, water.energy[rows], 1e-6);
-    EXPECT_NEAR(pred, p.energy[rows].item<double>(), 1e-6);
-    ++rows;
+  const auto rows = numeric_rows(read_text(dir / "pred.e.out"));
+  ASSERT_EQ(rows.size(), 5u);
+  for (int f = 0; f < 5; ++f) {
+    ASSERT_EQ(rows[f].size(), 2u);
+    EXPECT_NEAR(rows[f][0], water.energy[f], 1e-6);
+    EXPECT_NEAR(rows[f][1], p.energy[f].item<double>(), 1e-6);
   }
-  EXPECT_EQ(rows, 5);
   EXPECT_TRUE(fs::exists(dir / "pred.f.out"));
 }
 
@@ -83,8 +78,7 @@ TEST(TestCommand, WeightedAverageOverSystemsWithVirials) {
   input["model"]["type_map"] = {"Cu"};
   input["model"]["descriptor"]["sel"] = {60};
   input["training"]["numb_steps"] = 5;
-  write_text(dir / "input.json", input.dump());
-  ASSERT_EQ(run("train " + (dir / "input.json") + " -o " + (dir / "out")).code, 0);
+  ASSERT_EQ(train(dir, input, "out").code, 0);
   const Result r = run("test -m " + (dir / "out/model.ckpt.pt") + " -s " + bundled("metals/Cu_mishin1") + " -n 3");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("number of systems : 2"), std::string::npos) << r.output;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../temp_dir_test_util.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/tensor_file.hpp"
@@ -69,8 +70,8 @@ TEST(TensorFile, RejectsTruncatedCorruptAndForeignFiles) {
 }
 
 TEST(AtomicFile, WritesWholeFileAndLeavesNoTemporary) {
-  const auto dir = std::filesystem::temp_directory_path() / "atomforge_atomic_test";
-  std::filesystem::remove_all(dir);
+  const testing::TempDir temp;
+  const auto dir = temp.path;
   const std::string path = (dir / "sub" / "out.txt").string();
   write_file_atomic(path, "first");
   write_file_atomic(path, "second version");
@@ -78,7 +79,6 @@ TEST(AtomicFile, WritesWholeFileAndLeavesNoTemporary) {
   int entries = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir / "sub")) entries += e.is_regular_file();
   EXPECT_EQ(entries, 1);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

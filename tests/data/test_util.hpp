@@ -1,42 +1,19 @@
 #pragma once
-// Helpers shared by the data-layer tests: a self-removing temporary folder and an assertion that
-// a call fails with an atomforge::Error whose message names what it should.
-#include <atomic>
+// Helpers shared by the data-layer tests: the tests' temporary folder and an assertion that a
+// call fails with an atomforge::Error whose message names what it should.
 #include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
+#include "../temp_dir_test_util.hpp"
 #include "core/error.hpp"
 
 namespace atomforge::test {
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    const std::string name = info ? std::string(info->test_suite_name()) + "." + info->name() : "atomforge";
-    path_ = std::filesystem::temp_directory_path() /
-            ("atomforge_" + name + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string str() const { return path_.string(); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using testing::TempDir;
 
 // Runs `call`, requires an atomforge::Error, and requires every piece of `expected` in its message.
 inline void expect_error(const std::function<void()>& call, const std::vector<std::string>& expected) {

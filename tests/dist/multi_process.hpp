@@ -142,13 +142,10 @@ inline void expect_same_lcurve(const std::string& a, const std::string& b) {
 
 // The bundled two-fidelity molecules (GFN1-xTB, GFN-FF) as two tasks, short and seeded.
 inline nlohmann::ordered_json two_task_input(const std::string& mode, int gfn1_batch, int gfnff_batch) {
-  auto input = nlohmann::ordered_json::parse(
-      read_text(std::string(ATOMFORGE_SOURCE_DIR) + "/examples/multitask/pretrain.json"));
+  auto input = multitask_example_input();
   input["training"]["multi_task_mode"] = mode;
   for (const std::string task : {"gfn1", "gfnff"}) {
     auto& data = input["training"]["data_dict"][task];
-    data["training_data"]["systems"] = bundled("mf/" + task + "/train");
-    data["validation_data"]["systems"] = bundled("mf/" + task + "/valid");
     data["training_data"]["batch_size"] = task == "gfn1" ? gfn1_batch : gfnff_batch;
     data["validation_data"]["batch_size"] = task == "gfn1" ? gfn1_batch : gfnff_batch;
   }

@@ -11,7 +11,7 @@ namespace {
 using namespace testing;
 
 nlohmann::ordered_json water_input(int batch_size, int numb_steps) {
-  auto input = small_water_input({bundled("water/data_0")}, {bundled("water/data_3")});
+  auto input = small_water_input();
   input["training"]["training_data"]["batch_size"] = batch_size;
   input["training"]["validation_data"]["batch_size"] = batch_size;
   input["training"]["numb_steps"] = numb_steps;
@@ -22,9 +22,8 @@ nlohmann::ordered_json water_input(int batch_size, int numb_steps) {
 
 TEST(DataParallel, TwoRanksWithBatchBEqualOneRankWithBatch2B) {
   TempDir dir;
-  write_text(dir / "one.json", water_input(2, 8).dump());
   write_text(dir / "two.json", water_input(1, 8).dump());
-  const Result one = run("train " + (dir / "one.json") + " -o " + (dir / "one"));
+  const Result one = train(dir, water_input(2, 8), "one");
   ASSERT_EQ(one.code, 0) << one.output;
   const Result two = run_ranks(dir, 2, "train " + (dir / "two.json") + " -o " + (dir / "two"));
   ASSERT_EQ(two.code, 0) << two.output;
@@ -40,9 +39,8 @@ TEST(DataParallel, TwoRanksWithBatchBEqualOneRankWithBatch2B) {
 // The ranks meet through a file instead of a TCP store (a shared file system across nodes).
 TEST(DataParallel, RendezvousThroughAFile) {
   TempDir dir;
-  write_text(dir / "one.json", water_input(2, 4).dump());
   write_text(dir / "two.json", water_input(1, 4).dump());
-  const Result one = run("train " + (dir / "one.json") + " -o " + (dir / "one"));
+  const Result one = train(dir, water_input(2, 4), "one");
   ASSERT_EQ(one.code, 0) << one.output;
   const Result two = run_ranks(dir, 2, "train " + (dir / "two.json") + " -o " + (dir / "two"), ATOMFORGE_BINARY,
                                "ATOMFORGE_RENDEZVOUS_FILE=" + (dir / "rendezvous"));
@@ -55,9 +53,8 @@ TEST(DataParallel, RendezvousThroughAFile) {
 TEST(DataParallel, MpirunThreeRanksAndResumeAtAnotherWorldSize) {
   if (!have_mpirun()) GTEST_SKIP() << "needs mpirun (Debian: openmpi-bin)";
   TempDir dir;
-  write_text(dir / "one.json", water_input(3, 8).dump());
   write_text(dir / "three.json", water_input(1, 8).dump());
-  const Result one = run("train " + (dir / "one.json") + " -o " + (dir / "one"));
+  const Result one = train(dir, water_input(3, 8), "one");
   ASSERT_EQ(one.code, 0) << one.output;
   const Result three = run_shell(mpirun(3) + " train " + (dir / "three.json") + " -o " + (dir / "three") + " 2>&1");
   ASSERT_EQ(three.code, 0) << three.output;
@@ -76,9 +73,8 @@ class MultiTaskDataParallel : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(MultiTaskDataParallel, TwoRanksEqualOneRankWithTheWholeBatch) {
   TempDir dir;
-  write_text(dir / "one.json", two_task_input(GetParam(), 4, 4).dump());
   write_text(dir / "two.json", two_task_input(GetParam(), 2, 2).dump());
-  const Result one = run("train " + (dir / "one.json") + " -o " + (dir / "one"));
+  const Result one = train(dir, two_task_input(GetParam(), 4, 4), "one");
   ASSERT_EQ(one.code, 0) << one.output;
   const Result two = run_ranks(dir, 2, "train " + (dir / "two.json") + " -o " + (dir / "two"));
   ASSERT_EQ(two.code, 0) << two.output;

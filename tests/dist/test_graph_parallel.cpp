@@ -40,8 +40,8 @@ INSTANTIATE_TEST_SUITE_P(TrunksAndFrames, GraphParallelEvaluation,
                          [](const auto& info) { return info.param.trunk + "_" + info.param.frame; });
 
 nlohmann::ordered_json painn_water(int batch_size, int graph) {
-  auto input = small_water_input({bundled("water/data_0")}, {bundled("water/data_3")});
-  input["model"]["descriptor"] = {{"type", "painn"}, {"rcut", 4.0}, {"features", 8}, {"layers", 2}, {"radial_basis", 6}};
+  auto input = small_water_input();
+  input["model"]["descriptor"] = small_painn(4.0);
   input["training"]["training_data"]["batch_size"] = batch_size;
   input["training"]["validation_data"]["batch_size"] = batch_size;
   input["training"]["validation_data"]["numb_btch"] = 1;
@@ -56,12 +56,10 @@ nlohmann::ordered_json painn_water(int batch_size, int graph) {
 // train as one process with twice the batch.
 TEST(GraphParallelTraining, GraphAndDataByGraphGridsEqualOneProcess) {
   TempDir dir;
-  write_text(dir / "one.json", painn_water(1, 1).dump());
-  write_text(dir / "one_b2.json", painn_water(2, 1).dump());
   write_text(dir / "gp2.json", painn_water(1, 2).dump());
-  const Result one = run("train " + (dir / "one.json") + " -o " + (dir / "one"));
+  const Result one = train(dir, painn_water(1, 1), "one");
   ASSERT_EQ(one.code, 0) << one.output;
-  const Result one_b2 = run("train " + (dir / "one_b2.json") + " -o " + (dir / "one_b2"));
+  const Result one_b2 = train(dir, painn_water(2, 1), "one_b2");
   ASSERT_EQ(one_b2.code, 0) << one_b2.output;
 
   TempDir gp_dir;

@@ -43,11 +43,10 @@ nlohmann::ordered_json weighted(nlohmann::ordered_json input) {
 
 TEST(HeadParallel, ThreeRanksOverTwoTasksEqualOneProcessTrainingEveryHeadAndResumeInOne) {
   TempDir dir;
-  write_text(dir / "one.json", weighted(two_task_input("all", 4, 2)).dump());
   auto spread = weighted(two_task_input("all", 2, 2));
   spread["training"]["parallel"]["heads"] = "distributed";
   write_text(dir / "three.json", spread.dump());
-  const Result one = run("train " + (dir / "one.json") + " -o " + (dir / "one"));
+  const Result one = train(dir, weighted(two_task_input("all", 4, 2)), "one");
   ASSERT_EQ(one.code, 0) << one.output;
   const Result three = run_ranks(dir, 3, "-v train " + (dir / "three.json") + " -o " + (dir / "three"));
   ASSERT_EQ(three.code, 0) << three.output;
@@ -102,8 +101,7 @@ TEST(HeadParallel, InputsThatCannotBeSplitAreRefusedAndOneProcessTrainsEveryHead
   TempDir dir3;
   auto spread = weighted(two_task_input("all", 2, 2));
   spread["training"]["parallel"]["heads"] = "distributed";
-  write_text(dir3 / "input.json", spread.dump());
-  const Result alone = run("train " + (dir3 / "input.json") + " -o " + (dir3 / "out"));
+  const Result alone = train(dir3, spread, "out");
   EXPECT_EQ(alone.code, 0) << alone.output;
   EXPECT_NE(alone.output.find("on one process: every head trains here"), std::string::npos) << alone.output;
 }

@@ -22,10 +22,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::unique_ptr<model::EnergyModel> load_model(const std::string& path) {
-  return model::EnergyModel::load(load_tensor_file(path), path);
-}
-
 json distill_input(const std::string& teacher) {
   return json::parse(R"({
     "teacher": "",
@@ -58,8 +54,8 @@ std::vector<std::vector<double>> per_frame_predictions(const model::EnergyModel&
     const auto p = m.evaluate(m.prepare(s, {f}), false);
     std::vector<double> row{p.energy.item<double>()};
     for (const at::Tensor& t : {p.force, p.virial}) {
-      const at::Tensor c = t.detach().to(at::kDouble).contiguous().view({-1});
-      row.insert(row.end(), c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+      const std::vector<double> v = values(t);
+      row.insert(row.end(), v.begin(), v.end());
     }
     out.push_back(std::move(row));
   }
@@ -69,7 +65,7 @@ std::vector<std::vector<double>> per_frame_predictions(const model::EnergyModel&
 TEST(Distill, StudentLearnsTheTeacherOnItsOwnLabels) {
   TempDir dir;
   // The teacher: wider and with a longer cut-off than the student, trained briefly on DFT water.
-  auto teacher_input = small_water_input({bundled("water/data_0")}, {bundled("water/data_3")});
+  auto teacher_input = small_water_input();
   teacher_input["model"]["descriptor"]["sel"] = {30, 60};
   teacher_input["model"]["descriptor"]["rcut"] = 4.5;
   teacher_input["model"]["descriptor"]["neuron"] = {8, 16, 32};
@@ -78,14 +74,10 @@ TEST(Distill, StudentLearnsTheTeacherOnItsOwnLabels) {
   teacher_input["training"]["numb_steps"] = 150;
   teacher_input["training"]["save_freq"] = 150;
   teacher_input["training"]["disp_training"] = false;
-  write_text(dir / "teacher.json", teacher_input.dump());
-  Result r = run("train " + (dir / "teacher.json") + " -o " + (dir / "teacher"));
-  ASSERT_EQ(r.code, 0) << r.output;
-  r = run("freeze " + (dir / "teacher/model.ckpt.pt") + " -o " + (dir / "teacher.pth"));
-  ASSERT_EQ(r.code, 0) << r.output;
+  ASSERT_FALSE(frozen_model(dir, teacher_input, "teacher").empty());
 
   write_text(dir / "distill.json", distill_input("teacher.pth").dump());
-  r = run("distill " + (dir / "distill.json") + " -o " + (dir / "out"));
+  Result r = run("distill " + (dir / "distill.json") + " -o " + (dir / "out"));
   ASSERT_EQ(r.code, 0) << r.output;
   const json report = json::parse(read_text(dir / "out/report.json"));
 
@@ -219,9 +211,7 @@ TEST(DistillSelect, DropsLargeForcesSpacesAndSplitsDisjointly) {
 TEST(Distill, BadInputNamesTheKey) {
   TempDir dir;
   auto m = small_model({"O", "H"}, {24, 48}, 4.0);
-  TensorFile file;
-  m->save(file);
-  save_tensor_file(dir / "teacher.pth", file);
+  save_model(*m, dir / "teacher.pth");
   const auto expect_error = [&](json input, const std::string& needle) {
     write_text(dir / "bad.json", input.dump());
     const Result r = run("distill " + (dir / "bad.json") + " -o " + (dir / "out"));

@@ -16,8 +16,8 @@
 #include <gtest/gtest.h>
 
 #include "../cli_test_util.hpp"
+#include "../frame_test_util.hpp"
 #include "atomforge/atomforge.h"
-#include "data/system.hpp"
 
 namespace atomforge::testing {
 namespace {
@@ -27,28 +27,17 @@ constexpr double kNktv2p = 1.6021765e6;
 // LAMMPS' virial order xx yy zz xy xz yz in our row-major 3x3 (xy = sum r_x F_y = W[1][0]).
 constexpr int kLammpsOrder[6] = {0, 4, 8, 3, 6, 7};
 
-struct Water {
-  int natoms = 0;
-  std::vector<double> coord, box;  // coordinates wrapped into the box; box rows a, b, c as LAMMPS'
-                                   // restricted triclinic: a = (xprd,0,0), b = (xy,yprd,0), c = (xz,yz,zprd)
-  std::vector<int> types;          // model types: O 0, H 1
-};
-
-Water load_water() {
-  const data::System system = data::read_deepmd_system(bundled("water/data_0"));
-  Water w;
-  w.natoms = static_cast<int>(system.natoms());
-  w.box.assign(system.frame_box(0), system.frame_box(0) + 9);
-  w.coord.assign(system.frame_coord(0), system.frame_coord(0) + 3 * w.natoms);
-  for (int i = 0; i < w.natoms; ++i)
-    for (int c = 0; c < 3; ++c) w.coord[3 * i + c] -= std::floor(w.coord[3 * i + c] / w.box[4 * c]) * w.box[4 * c];
-  for (int32_t t : data::map_types(system, {"O", "H"})) w.types.push_back(t);
+// Frame 0 of the bundled water, its atoms wrapped into the box; model types O 0, H 1. Boxes here
+// are LAMMPS' restricted triclinic: a = (xprd,0,0), b = (xy,yprd,0), c = (xz,yz,zprd).
+Frame load_water() {
+  Frame w = load_frame(bundled("water/data_0"), 0, {"O", "H"});
+  wrap_into_box(w);
   return w;
 }
 
 // `w` (orthorhombic) sheared into a triclinic box with tilts xy, xz, yz: the same fractional
 // coordinates in the new cell.
-Water tilted(Water w, double xy, double xz, double yz) {
+Frame tilted(Frame w, double xy, double xz, double yz) {
   w.box[3] = xy;
   w.box[6] = xz;
   w.box[7] = yz;
@@ -62,7 +51,7 @@ Water tilted(Water w, double xy, double xz, double yz) {
 }
 
 // A LAMMPS data file; `lammps_type[t]` is the LAMMPS type of model type t.
-void write_data_file(const std::string& path, const Water& w, const std::vector<int>& lammps_type) {
+void write_data_file(const std::string& path, const Frame& w, const std::vector<int>& lammps_type) {
   std::string text = fmt::format("water, frame 0 of examples/data/water/data_0\n\n{} atoms\n2 atom types\n\n",
                                  w.natoms);
   const char* axes[3] = {"x", "y", "z"};
@@ -117,21 +106,11 @@ void expect_relative(double value, double reference, double scale, const std::st
   EXPECT_NEAR(value, reference, 1e-8 * scale) << what;
 }
 
-double max_abs(const std::vector<double>& v) {
-  double m = 0;
-  for (double x : v) m = std::max(m, std::abs(x));
-  return m;
-}
-
 // The descriptor of each test model: small, so that training takes seconds.
 nlohmann::ordered_json descriptor(const std::string& kind) {
-  if (kind == "painn")
-    return {{"type", "painn"}, {"rcut", 3.5}, {"features", 8}, {"layers", 2}, {"radial_basis", 6}, {"seed", 1}};
-  if (kind == "dimenet")
-    return {{"type", "dimenet"},     {"rcut", 3.0},          {"features", 8},       {"layers", 2},
-            {"triplet_features", 4}, {"basis_features", 4},  {"out_features", 8},   {"radial_basis", 4},
-            {"angular_basis", 3},    {"output_layers", 1},   {"residuals_after_skip", 1}, {"seed", 1}};
-  return nullptr;  // small_water_input's se_e2_a
+  nlohmann::ordered_json d = kind == "painn" ? small_painn(3.5) : kind == "dimenet" ? small_dimenet(3.0) : nullptr;
+  if (!d.is_null()) d["seed"] = 1;
+  return d;  // null: small_water_input's se_e2_a
 }
 
 class Lammps : public ::testing::Test {
@@ -149,20 +128,13 @@ class Lammps : public ::testing::Test {
       GTEST_SKIP() << "the LAMMPS plugin is not built (needs LAMMPS' development files: liblammps-dev)";
   }
 
-  // A `kind` model trained on the bundled water and frozen (once per test process). The graph
-  // trunks get 60 steps: after 20, painn still pulls atoms together in NVE.
+  // A `kind` model trained on the bundled water and frozen (see cached_model). The graph trunks
+  // get 60 steps: after 20, painn still pulls atoms together in NVE.
   static std::string trained(const std::string& kind) {
-    const std::string path = *dir_ / (kind + ".pth");
-    if (fs::exists(path)) return path;
-    auto input = small_water_input({bundled("water/data_0")}, {bundled("water/data_3")});
+    auto input = small_water_input();
     if (const auto d = descriptor(kind); !d.is_null()) input["model"]["descriptor"] = d;
     input["training"]["numb_steps"] = kind == "se_e2_a" ? 20 : 60;
-    write_text(*dir_ / (kind + ".json"), input.dump());
-    Result r = run("train " + (*dir_ / (kind + ".json")) + " -o " + (*dir_ / (kind + "_out")));
-    EXPECT_EQ(r.code, 0) << r.output;
-    r = run("freeze " + (*dir_ / (kind + "_out/model.ckpt.pt")) + " -o " + path);
-    EXPECT_EQ(r.code, 0) << r.output;
-    return fs::exists(path) ? path : "";
+    return cached_model(input, true);
   }
 
   // Runs `script` (after the common set-up lines; `setup` replaces the periodic boundary line)
@@ -191,7 +163,7 @@ class Lammps : public ::testing::Test {
   // computes the whole periodic box; several (or one without periodic boundaries) compute their
   // domains, painn with ghosts one cut-off deep and their features exchanged between layers, the
   // others with ghosts as deep as the receptive field. `processors`: LAMMPS' processors command.
-  static void expect_run0_matches_c_api(const std::string& kind, const Water& w, const std::string& name,
+  static void expect_run0_matches_c_api(const std::string& kind, const Frame& w, const std::string& name,
                                         bool periodic = true, const std::vector<int>& rank_counts = {1, 2},
                                         const std::string& processors = "") {
     const std::string model_path = trained(kind);
@@ -332,7 +304,7 @@ TEST_F(Lammps, PainnMatchesTheCApiOnTheWholeBoxAndOnDomains) {
 // domain owns no atom but has ghosts, the fourth has neither; both still take part in every ghost
 // feature exchange.
 TEST_F(Lammps, PainnMatchesTheCApiWithEmptyDomains) {
-  Water w = load_water();
+  Frame w = load_water();
   w.box[0] *= 2;
   expect_run0_matches_c_api("painn", w, "painn_empty", false, {4}, "processors 4 1 1\n");
 }

@@ -3,25 +3,21 @@
 // of its energy error with the time step, energy drift, and the thermostats' temperatures; and
 // energy conservation on an initialised PaiNN model.
 #include <cmath>
-#include <filesystem>
 #include <functional>
 
 #include <gtest/gtest.h>
 
 #include "../cli_test_util.hpp"
 #include "../model/model_test_util.hpp"
-#include "core/error.hpp"
-#include "core/tensor_file.hpp"
 #include "md/elements.hpp"
 #include "md/integrators.hpp"
 #include "md/model_forces.hpp"
 #include "md/units.hpp"
-#include "train/trainer.hpp"
 
 namespace atomforge::md {
 namespace {
 
-using testing::example;
+using testing::bundled;
 using testing::single_frame;
 
 class WaterDynamics : public ::testing::Test {
@@ -31,40 +27,23 @@ class WaterDynamics : public ::testing::Test {
     // A random network, even with forces of realistic size, has no short-range repulsion: atoms
     // meet and the energy jumps. A model trained for 300 steps on the DFT water frames (force
     // RMSE ~0.3 eV/A, 15 s) holds water together; its surface is smooth but not the DFT one, so
-    // the frame relaxes and heats up in NVE, which the tests allow for. Every test runs in its own
-    // process, so the model is kept in the build tree for the next ones (written atomically;
-    // one that does not load is trained again).
-    const std::string cached = ATOMFORGE_MD_TEST_MODEL;
-    if (std::filesystem::exists(cached)) {
-      try {
-        model_ = model::EnergyModel::load(load_tensor_file(cached), cached).release();
-        return;
-      } catch (const Error&) {
-      }
-    }
-    testing::TempDir dir;
-    auto input = testing::small_water_input({example("water/data_0")}, {example("water/data_3")});
+    // the frame relaxes and heats up in NVE, which the tests allow for. Trained once for all the
+    // test processes (see cached_model).
+    auto input = testing::small_water_input();
     input["model"]["descriptor"]["sel"] = {30, 60};
     input["learning_rate"]["decay_steps"] = 50;
     input["training"]["numb_steps"] = 300;
     input["training"]["save_freq"] = 300;
     input["training"]["disp_training"] = false;
     input["training"]["num_threads"] = 1;
-    testing::write_text(dir / "input.json", input.dump());
-    train::TrainOptions options;
-    options.input_path = dir / "input.json";
-    options.output_dir = dir / "train";
-    train::Trainer trainer(options);
-    trainer.run();
-    model_ = trainer.model().extract_head(trainer.model().only_head()).release();
-    TensorFile file;
-    model_->save(file);
-    save_tensor_file(cached, file);
+    const std::string path = testing::cached_model(input, true);
+    if (!path.empty()) model_ = testing::load_model(path).release();
   }
   static void TearDownTestSuite() {
     delete model_;
     delete frame_;
   }
+  void SetUp() override { ASSERT_NE(model_, nullptr) << "training the test model failed"; }
 
   // The helpers take the trained model unless given another.
   State initial_state(double kelvin, uint64_t seed, const model::EnergyModel& m = *model_) const {
@@ -242,7 +221,7 @@ TEST_F(WaterDynamics, NoseHooverConservesItsEnergyAndReachesTheTarget) {
 TEST_F(WaterDynamics, InitialisedPaiNNConservesEnergy) {
   auto painn = testing::model_with(
       {"O", "H"}, {{"type", "painn"}, {"rcut", 4.0}, {"features", 16}, {"layers", 2}, {"radial_basis", 8}});
-  const data::System system = data::read_deepmd_system(example("water/data_0"));
+  const data::System system = data::read_deepmd_system(bundled("water/data_0"));
   painn->compute_statistics({system}, {1});
   painn->fit_out_bias(painn->only_head(), {system});
   State s = initial_state(300.0, 3, *painn);

@@ -18,9 +18,7 @@ class MdCli : public ::testing::Test {
     auto m = small_model({"O", "H"}, {30, 60}, 4.5);
     m->compute_statistics({single_frame("water/data_0", 0)}, {1});
     roughen(*m, 30.0);
-    TensorFile file;
-    m->save(file);
-    save_tensor_file(dir_ / "model.pth", file);
+    save_model(*m, dir_ / "model.pth");
   }
   nlohmann::ordered_json input(const std::string& start) const {
     return {{"model", "model.pth"},

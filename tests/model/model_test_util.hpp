@@ -1,24 +1,23 @@
 #pragma once
-// Shared helpers of the model tests: bundled frames, small models, energy evaluation.
+// Shared helpers of the tests that build models in process: bundled frames, small models, model
+// files, energy evaluation.
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "../inputs_test_util.hpp"
 #include "core/config_schema.hpp"
+#include "core/tensor_file.hpp"
 #include "data/system.hpp"
 #include "model/energy_model.hpp"
 #include "model/registry.hpp"
 
 namespace atomforge::testing {
 
-inline std::string example(const std::string& relative) {
-  return std::string(ATOMFORGE_SOURCE_DIR) + "/examples/data/" + relative;
-}
-
 // One frame of a bundled system as a one-frame System.
 inline data::System single_frame(const std::string& relative, int64_t frame) {
-  const data::System all = data::read_deepmd_system(example(relative));
+  const data::System all = data::read_deepmd_system(bundled(relative));
   data::System s = all;
   s.nframes = 1;
   const int64_t n = all.natoms();
@@ -56,16 +55,6 @@ inline std::unique_ptr<model::EnergyModel> small_model(const std::vector<std::st
   return model_with(type_map, descriptor, precision);
 }
 
-// Small graph trunks for the tests (the defaults describe production-sized models).
-inline nlohmann::ordered_json small_painn(double rcut) {
-  return {{"type", "painn"}, {"rcut", rcut}, {"features", 8}, {"layers", 2}, {"radial_basis", 6}};
-}
-inline nlohmann::ordered_json small_dimenet(double rcut) {
-  return {{"type", "dimenet"},     {"rcut", rcut},        {"features", 8},       {"layers", 2},
-          {"triplet_features", 4}, {"basis_features", 4}, {"out_features", 8},   {"radial_basis", 4},
-          {"angular_basis", 3},    {"output_layers", 1},  {"residuals_after_skip", 1}};
-}
-
 // A freshly initialised network is almost flat (forces ~1e-5 eV/A), which would drown finite
 // differences in rounding noise. Scaling the weight matrices gives a rugged surface with forces of
 // order 0.1-1 eV/A, like a trained model's.
@@ -76,6 +65,24 @@ inline void roughen(model::EnergyModel& m, double factor) {
       tensor->mul_(factor);
     }
   }
+}
+
+// The model (or checkpoint) file at `path`.
+inline std::unique_ptr<model::EnergyModel> load_model(const std::string& path) {
+  return model::EnergyModel::load(load_tensor_file(path), path);
+}
+
+// `m` written as a model file (what `atomforge freeze` writes).
+inline void save_model(const model::EnergyModel& m, const std::string& path) {
+  TensorFile file;
+  m.save(file);
+  save_tensor_file(path, file);
+}
+
+// A tensor's values as float64, in row-major order.
+inline std::vector<double> values(const at::Tensor& t) {
+  const at::Tensor c = t.detach().to(at::kDouble).contiguous().view({-1});
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
 inline double energy_of(const model::EnergyModel& m, const data::System& s) {

@@ -28,7 +28,7 @@ std::unique_ptr<model::EnergyModel> rough_water_model(const json& extra) {
   const data::System s = single_frame("water/data_0", 1);
   auto m = small_model({"O", "H"}, {12, 24}, 3.5, extra);
   m->compute_statistics({s}, {1});
-  m->fit_out_bias({data::read_deepmd_system(example("water/data_0"))});
+  m->fit_out_bias({data::read_deepmd_system(bundled("water/data_0"))});
   roughen(*m, 3.0);
   return m;
 }
@@ -274,14 +274,12 @@ TEST(DeepmdFormat, BrokenFilesNameTheKey) {
 TEST(DeepmdFormat, ConvertCommandBothWays) {
   TempDir dir;
   const auto original = rough_water_model({{"type_one_side", true}});
-  TensorFile file;
-  original->save(file);
-  save_tensor_file(dir / "ours.pth", file);
+  save_model(*original, dir / "ours.pth");
   const Result exported = run("convert " + (dir / "ours.pth") + " " + (dir / "model.yaml"));
   ASSERT_EQ(exported.code, 0) << exported.output;
   const Result imported = run("convert " + (dir / "model.yaml") + " " + (dir / "back.pth"));
   ASSERT_EQ(imported.code, 0) << imported.output;
-  const auto back = model::EnergyModel::load(load_tensor_file(dir / "back.pth"), "back.pth");
+  const auto back = load_model(dir / "back.pth");
   expect_same_predictions(*original, *back, single_frame("water/data_0", 1));
   const Result both_ours = run("convert " + (dir / "ours.pth") + " " + (dir / "copy.pth"));
   EXPECT_NE(both_ours.code, 0);

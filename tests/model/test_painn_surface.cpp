@@ -25,7 +25,7 @@ double avg_neighbours(model::ParameterList& list) {
 }
 
 TEST(PaiNNSurface, StatisticIsTheMeanNumberOfNeighboursWithinRcut) {
-  const data::System water = data::read_deepmd_system(example("water/data_0"));
+  const data::System water = data::read_deepmd_system(bundled("water/data_0"));
   const double rcut = 4.0;
   auto config = config::resolve(model::painn_schema(), [&] {
     auto c = small_painn(rcut);
@@ -61,7 +61,7 @@ TEST(PaiNNSurface, StatisticIsTheMeanNumberOfNeighboursWithinRcut) {
 // at most 3x (a scale training starts from and 0.5 fs steps resolve), and not below 1/10 (the
 // energy still responds to the geometry at order one, so training has a gradient to follow).
 TEST(PaiNNSurface, InitialisedWaterForcesAreOfTheOrderOfTheDftForces) {
-  const data::System water = data::read_deepmd_system(example("water/data_0"));
+  const data::System water = data::read_deepmd_system(bundled("water/data_0"));
   for (int seed : {1, 2, 3}) {
     const nlohmann::ordered_json config = {
         {"type_map", {"O", "H"}},
@@ -112,7 +112,7 @@ TEST(PaiNNSurface, ForcesStayBoundedWhereAtomsMeet) {
 }
 
 TEST(PaiNNSurface, StatisticTravelsWithTheFileAndOldFilesKeepTheOriginalArchitecture) {
-  const data::System system = data::read_deepmd_system(example("water/data_0"));
+  const data::System system = data::read_deepmd_system(bundled("water/data_0"));
   const data::System frame = single_frame("water/data_0", 0);
   auto normalised = model_with({"O", "H"}, small_painn(4.0));
   normalised->compute_statistics({system}, {1});

@@ -21,7 +21,7 @@ void expect_matches_reference(const std::string& system, int64_t frame, const st
   const data::System s = single_frame(system, frame);
   auto model = small_model(type_map, sel, rcut, {{"type_one_side", type_one_side}});
   model->compute_statistics({s}, {1});
-  model->fit_out_bias({data::read_deepmd_system(example(system))});
+  model->fit_out_bias({data::read_deepmd_system(bundled(system))});
   if (per_slot_statistics) {
     // Statistics computed elsewhere (an imported model) may differ from slot to slot and have
     // angular means: padding then contributes differently in every slot.

@@ -8,6 +8,7 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include "tensor_test_util.hpp"
 #include "model/block_gemm.hpp"
 #include "model/fast_tanh.hpp"
 #include "model/scalar_embedding.hpp"
@@ -17,13 +18,8 @@ namespace {
 
 using torch::autograd::grad;
 
-void expect_close(const at::Tensor& got, const at::Tensor& want, double tolerance, const std::string& what) {
-  ASSERT_TRUE(got.defined()) << what;
-  ASSERT_EQ(got.sizes(), want.sizes()) << what;
-  if (want.numel() == 0) return;
-  const double scale = std::max(1.0, want.abs().max().item<double>());
-  EXPECT_LE((got - want).abs().max().item<double>(), tolerance * scale) << what;
-}
+using testing::expect_close;
+using testing::expect_close_each;
 
 struct NetCase {
   std::vector<int64_t> widths;
@@ -99,9 +95,7 @@ TEST_P(ScalarEmbedding, FirstDerivativesMatchAutogradOfThePlainNet) {
     };
     for (bool params_too : {false, true}) {
       const auto got = first(fused, params_too), want = first(plain, params_too);
-      ASSERT_EQ(got.size(), want.size());
-      for (std::size_t k = 0; k < got.size(); ++k)
-        expect_close(got[k], want[k], tolerance(), "input " + std::to_string(k) + ", threads " + std::to_string(threads));
+      expect_close_each(got, want, tolerance(), "threads " + std::to_string(threads) + ", input");
     }
   }
   at::set_num_threads(1);
@@ -130,8 +124,7 @@ TEST_P(ScalarEmbedding, ForceLossGradientMatchesDoubleBackwardOfThePlainNet) {
     };
     for (bool energy_term : {false, true}) {
       const auto got = loss_gradient(fused, energy_term), want = loss_gradient(plain, energy_term);
-      for (std::size_t k = 0; k < got.size(); ++k)
-        expect_close(got[k], want[k], tolerance(), "output " + std::to_string(k) + ", threads " + std::to_string(threads));
+      expect_close_each(got, want, tolerance(), "threads " + std::to_string(threads) + ", output");
     }
   }
   at::set_num_threads(1);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include "tensor_test_util.hpp"
 #include "model/gather_scatter.hpp"
 #include "model/linear.hpp"
 #include "model/segment_contraction.hpp"
@@ -13,11 +14,7 @@ namespace {
 
 using torch::autograd::grad;
 
-void expect_close(const at::Tensor& got, const at::Tensor& want, double tolerance, const std::string& what) {
-  ASSERT_EQ(got.sizes(), want.sizes()) << what;
-  const double scale = std::max(1.0, want.abs().max().item<double>());
-  EXPECT_LE((got - want).abs().max().item<double>(), tolerance * scale) << what;
-}
+using testing::expect_close;
 
 // f and reference take the same inputs; compares f, d(sum sin f)/dx and the gradient of the
 // squared norm of those first derivatives (second derivatives through every input).

@@ -22,45 +22,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-// Column `name` of lcurve.out at its last row (or first with `first`).
-double lcurve_value(const std::string& path, const std::string& name, bool first = false) {
-  std::istringstream in(read_text(path));
-  std::string line;
-  std::vector<std::string> header;
-  std::vector<double> values;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string word;
-    if (line[0] == '#') {
-      fields >> word;
-      while (fields >> word) header.push_back(word);
-      continue;
-    }
-    values.clear();
-    double v;
-    fields >> v;  // step
-    while (fields >> v) values.push_back(v);
-    if (first) break;
-  }
-  const auto it = std::find(header.begin(), header.end(), name);
-  if (it == header.end()) {
-    ADD_FAILURE() << "no column " << name << " in " << path;
-    return NAN;
-  }
-  return values.at(static_cast<std::size_t>(it - header.begin()));
-}
-
-json two_task_input(const std::string& a_train, const std::string& a_valid, const std::string& b_train,
-                    const std::string& b_valid) {
-  auto input = json::parse(read_text(std::string(ATOMFORGE_SOURCE_DIR) + "/examples/multitask/pretrain.json"));
-  auto& dict = input["training"]["data_dict"];
-  dict["gfn1"]["training_data"]["systems"] = a_train;
-  dict["gfn1"]["validation_data"]["systems"] = a_valid;
-  dict["gfnff"]["training_data"]["systems"] = b_train;
-  dict["gfnff"]["validation_data"]["systems"] = b_valid;
-  return input;
-}
-
 TEST(TaskSampling, FrequenciesMatchModelProb) {
   const std::vector<double> weights = {0.2, 0.5, 0.3};
   const int n = 30000;
@@ -159,16 +120,15 @@ TEST(MultiTaskTraining, TasksWithEnergyZeros100eVPerAtomApartBothConverge) {
       data::write_deepmd_system(dir / ("shifted/" + split + "/" + fs::path(path).filename().string()), s);
     }
   }
-  auto input = two_task_input(bundled("mf/gfn1/train"), bundled("mf/gfn1/valid"), dir / "shifted/train",
-                              dir / "shifted/valid");
+  auto input = multitask_example_input(bundled("mf/gfn1/train"), bundled("mf/gfn1/valid"), dir / "shifted/train",
+                                       dir / "shifted/valid");
   input["training"]["multi_task_mode"] = "all";
   input["training"]["numb_steps"] = 800;
   input["training"]["disp_freq"] = 100;
   // Energies are the point here: weight them from the start (DeePMD's default starts at 0.02).
   for (auto& loss : input["loss_dict"])
     loss.update(json{{"start_pref_e", 1}, {"limit_pref_e", 1}, {"start_pref_f", 10}, {"limit_pref_f", 1}});
-  write_text(dir / "input.json", input.dump());
-  const Result r = run("train " + (dir / "input.json") + " -o " + (dir / "out"));
+  const Result r = train(dir, input, "out");
   ASSERT_EQ(r.code, 0) << r.output;
   const double reference = reference_fit_rmse(bundled("mf/gfn1/train"), bundled("mf/gfn1/valid"));
   const double shifted_reference = reference_fit_rmse(dir / "shifted/train", dir / "shifted/valid");
@@ -185,11 +145,9 @@ TEST(MultiTaskTraining, TasksWithEnergyZeros100eVPerAtomApartBothConverge) {
 // already accurate at the first step; a fresh head (RANDOM) is not.
 TEST(FineTuning, BranchStartsBelowRandomOnSameFidelity) {
   TempDir dir;
-  auto input = two_task_input(bundled("mf/gfn1/train"), bundled("mf/gfn1/valid"), bundled("mf/gfnff/train"),
-                              bundled("mf/gfnff/valid"));
+  auto input = multitask_example_input();
   input["training"]["numb_steps"] = 500;
-  write_text(dir / "pretrain.json", input.dump());
-  const Result pre = run("train " + (dir / "pretrain.json") + " -o " + (dir / "pre"));
+  const Result pre = train(dir, input, "pre");
   ASSERT_EQ(pre.code, 0) << pre.output;
   // Mode sample reports how many steps each task got: the draws of (seed, step), counted here.
   int gfn1_steps = 0;
@@ -247,11 +205,9 @@ TEST(FineTuning, BiasRefitAloneRemovesConstantOffset) {
 // of the pre-trained one: atoms are matched by element name, so predictions are unchanged.
 TEST(FineTuning, PermutedAndSubsetTypeMapsGiveTheSamePredictions) {
   TempDir dir;
-  auto input = two_task_input(bundled("mf/gfn1/train"), bundled("mf/gfn1/valid"), bundled("mf/gfnff/train"),
-                              bundled("mf/gfnff/valid"));
+  auto input = multitask_example_input();
   input["training"]["numb_steps"] = 20;
-  write_text(dir / "pretrain.json", input.dump());
-  ASSERT_EQ(run("train " + (dir / "pretrain.json") + " -o " + (dir / "pre")).code, 0);
+  ASSERT_EQ(train(dir, input, "pre").code, 0);
 
   // CH3OH with type_map [O, C, H] (the original is [C, H, N, O]).
   data::System s = data::read_deepmd_system(bundled("mf/gfn1/train/CH3OH"));
@@ -266,9 +222,7 @@ TEST(FineTuning, PermutedAndSubsetTypeMapsGiveTheSamePredictions) {
   fine["training"]["training_data"]["systems"] = dir / "permuted";
   fine["training"].erase("validation_data");
   fine["training"]["numb_steps"] = 3;
-  write_text(dir / "fine.json", fine.dump());
-  const Result r = run("train " + (dir / "fine.json") + " -o " + (dir / "fine") + " --finetune " +
-                       (dir / "pre/model.ckpt.pt") + " --model-branch gfn1");
+  const Result r = train(dir, fine, "fine", " --finetune " + (dir / "pre/model.ckpt.pt") + " --model-branch gfn1");
   ASSERT_EQ(r.code, 0) << r.output;
   const Result on_original = run("test -m " + (dir / "fine/model.ckpt.pt") + " -s " + bundled("mf/gfn1/train/CH3OH"));
   const Result on_permuted = run("test -m " + (dir / "fine/model.ckpt.pt") + " -s " + (dir / "permuted/CH3OH"));
@@ -277,9 +231,7 @@ TEST(FineTuning, PermutedAndSubsetTypeMapsGiveTheSamePredictions) {
   EXPECT_EQ(metrics(on_original.output), metrics(on_permuted.output));
 
   fine["model"]["type_map"] = {"O", "H", "Cu"};
-  write_text(dir / "fine_bad.json", fine.dump());
-  const Result bad = run("train " + (dir / "fine_bad.json") + " -o " + (dir / "bad") + " --finetune " +
-                         (dir / "pre/model.ckpt.pt") + " --model-branch gfn1");
+  const Result bad = train(dir, fine, "bad", " --finetune " + (dir / "pre/model.ckpt.pt") + " --model-branch gfn1");
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.output.find("cannot take new elements (Cu)"), std::string::npos) << bad.output;
 }
@@ -294,8 +246,7 @@ TEST(FineTuning, GraphTrunkTakesNewElements) {
   pre["training"]["training_data"]["systems"] = bundled("mf/gfn2/train/H2O");
   pre["training"]["validation_data"]["systems"] = bundled("mf/gfn2/valid/H2O");
   pre["training"]["numb_steps"] = 20;
-  write_text(dir / "pre.json", pre.dump());
-  const Result pretrained = run("train " + (dir / "pre.json") + " -o " + (dir / "pre"));
+  const Result pretrained = train(dir, pre, "pre");
   ASSERT_EQ(pretrained.code, 0) << pretrained.output;
 
   const auto old_model = model::EnergyModel::load(load_tensor_file(dir / "pre/model.ckpt.pt"), "pre");
@@ -312,9 +263,7 @@ TEST(FineTuning, GraphTrunkTakesNewElements) {
   fine["training"]["training_data"]["systems"] = bundled("mf/gfn2/train");
   fine["training"]["validation_data"]["systems"] = bundled("mf/gfn2/valid");
   fine["training"]["numb_steps"] = 200;
-  write_text(dir / "fine.json", fine.dump());
-  const Result r = run("train " + (dir / "fine.json") + " -o " + (dir / "fine") + " --finetune " +
-                       (dir / "pre/model.ckpt.pt"));
+  const Result r = train(dir, fine, "fine", " --finetune " + (dir / "pre/model.ckpt.pt"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("new elements C join"), std::string::npos) << r.output;
   const double first = lcurve_value(dir / "fine/lcurve.out", "rmse_f_val", true);
@@ -326,35 +275,23 @@ TEST(FineTuning, GraphTrunkTakesNewElements) {
 
 TEST(MultiTaskTraining, RestartContinuesBitForBit) {
   TempDir dir;
-  auto input = two_task_input(bundled("mf/gfn1/train"), bundled("mf/gfn1/valid"), bundled("mf/gfnff/train"),
-                              bundled("mf/gfnff/valid"));
+  auto input = multitask_example_input();
   input["training"]["numb_steps"] = 40;
   input["training"]["disp_freq"] = 5;
   input["training"]["save_freq"] = 20;
-  write_text(dir / "input.json", input.dump());
-  ASSERT_EQ(run("train " + (dir / "input.json") + " -o " + (dir / "full")).code, 0);
-  fs::create_directories(dir.path / "resumed");
-  fs::copy_file(dir / "full/model.ckpt-20.pt", dir / "resumed/model.ckpt-20.pt");
-  fs::copy_file(dir / "full/lcurve.out", dir / "resumed/lcurve.out");
-  const Result r = run("train " + (dir / "input.json") + " -o " + (dir / "resumed") + " --restart " +
-                       (dir / "resumed/model.ckpt-20.pt"));
-  ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_EQ(read_text(dir / "resumed/lcurve.out"), read_text(dir / "full/lcurve.out"));
-  EXPECT_EQ(read_text(dir / "resumed/model.ckpt-40.pt"), read_text(dir / "full/model.ckpt-40.pt"));
+  expect_resumed_run_is_bit_for_bit(dir, input, 20, 40);
 }
 
 // One fitting net in shared_dict serves both fidelities, told apart by a one-hot task input: the
 // model has a single fitting net, the heads still predict differently, and both tasks learn.
 TEST(MultiTaskTraining, SharedFittingNetWithTaskInput) {
   TempDir dir;
-  auto input = two_task_input(bundled("mf/gfn1/train"), bundled("mf/gfn1/valid"), bundled("mf/gfnff/train"),
-                              bundled("mf/gfnff/valid"));
+  auto input = multitask_example_input();
   input["model"]["shared_dict"]["fidelity_fit"] = {{"neuron", {32, 32}}, {"seed", 2}};
   for (const char* task : {"gfn1", "gfnff"}) input["model"]["model_dict"][task]["fitting_net"] = "fidelity_fit";
   input["training"]["numb_steps"] = 300;
   input["training"]["disp_freq"] = 100;
-  write_text(dir / "input.json", input.dump());
-  const Result r = run("train " + (dir / "input.json") + " -o " + (dir / "out"));
+  const Result r = train(dir, input, "out");
   ASSERT_EQ(r.code, 0) << r.output;
   const auto model = model::EnergyModel::load(load_tensor_file(dir / "out/model.ckpt.pt"), "ckpt");
   EXPECT_EQ(model->config().at("fitting_nets").size(), 1u);
@@ -382,8 +319,7 @@ TEST(MultiTaskInput, DeepmdKitExampleTrains) {
                             std::string(ATOMFORGE_SHARED_DATA) + "/deepmd-examples/water/");
   auto input = json::parse(text);
   input["training"]["numb_steps"] = 2;
-  write_text(dir / "input.json", input.dump());
-  const Result r = run("train " + (dir / "input.json") + " -o " + (dir / "out"));
+  const Result r = train(dir, input, "out");
   ASSERT_EQ(r.code, 0) << r.output;
   const std::string lcurve = read_text(dir / "out/lcurve.out");
   for (const char* column : {"rmse_e_val_water_1", "rmse_f_trn_water_1", "rmse_f_trn_water_2"})
@@ -393,11 +329,9 @@ TEST(MultiTaskInput, DeepmdKitExampleTrains) {
 
 class MalformedMultiTask : public ::testing::Test {
  protected:
-  json input = two_task_input(bundled("mf/gfn1/train"), bundled("mf/gfn1/valid"), bundled("mf/gfnff/train"),
-                              bundled("mf/gfnff/valid"));
+  json input = multitask_example_input();
   void expect_error(const std::vector<std::string>& parts) {
-    write_text(dir / "input.json", input.dump());
-    const Result r = run("train " + (dir / "input.json") + " -o " + (dir / "out"));
+    const Result r = train(dir, input, "out");
     EXPECT_NE(r.code, 0);
     for (const auto& part : parts) EXPECT_NE(r.output.find(part), std::string::npos) << r.output;
     EXPECT_FALSE(fs::exists(dir.path / "out"));

@@ -11,43 +11,16 @@
 namespace atomforge::testing {
 namespace {
 
-struct LcurveRow {
-  int64_t step;
-  std::vector<double> values;
-};
-
-std::vector<LcurveRow> read_lcurve(const std::string& path, std::vector<std::string>* header = nullptr) {
-  std::istringstream in(read_text(path));
-  std::string line;
-  std::vector<LcurveRow> rows;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    if (line.rfind("#", 0) == 0) {
-      std::string name;
-      fields >> name;  // "#"
-      if (header)
-        while (fields >> name) header->push_back(name);
-      continue;
-    }
-    LcurveRow row;
-    fields >> row.step;
-    double v;
-    while (fields >> v) row.values.push_back(v);
-    rows.push_back(row);
-  }
-  return rows;
-}
-
 // The value of lcurve column `name` in the first row (step 1) and the last (step `steps`).
 std::pair<double, double> first_and_last(const std::string& path, const std::string& name, int64_t steps) {
-  std::vector<std::string> header;
-  const auto rows = read_lcurve(path, &header);
-  const auto column = std::find(header.begin(), header.end(), name) - header.begin() - 1;
-  EXPECT_GE(column, 0) << "no column " << name;
+  const auto rows = read_lcurve(path);
+  if (rows.empty()) {
+    ADD_FAILURE() << "no rows in " << path;
+    return {NAN, NAN};
+  }
   EXPECT_EQ(rows.front().step, 1);
   EXPECT_EQ(rows.back().step, steps);
-  if (column < 0) return {NAN, NAN};
-  return {rows.front().values[column], rows.back().values[column]};
+  return {lcurve_value(path, name, true), lcurve_value(path, name)};
 }
 
 // Training se_e2_a on DeePMD-kit's water for a few hundred steps halves the validation force
@@ -66,8 +39,7 @@ TEST(TrainingRegression, WaterValidationForceRmseHalves) {
   input["training"]["numb_steps"] = 300;
   input["training"]["disp_freq"] = 50;
   input["training"]["save_freq"] = 300;
-  write_text(dir / "input.json", input.dump());
-  const Result r = run("train " + (dir / "input.json") + " -o " + (dir / "out"));
+  const Result r = train(dir, input, "out");
   ASSERT_EQ(r.code, 0) << r.output;
   const auto [first, last] = first_and_last(dir / "out/lcurve.out", "rmse_f_val", 300);
   EXPECT_LT(last, 0.5 * first) << "validation force RMSE " << first << " -> " << last;
@@ -85,8 +57,7 @@ TEST_P(GraphTrunkTraining, ValidationForceRmseHalves) {
       read_text(std::string(ATOMFORGE_SOURCE_DIR) + "/examples/graph/" + GetParam() + ".json"));
   input["training"]["training_data"]["systems"] = root + "train";
   input["training"]["validation_data"]["systems"] = root + "valid";
-  write_text(dir / "input.json", input.dump());
-  const Result r = run("train " + (dir / "input.json") + " -o " + (dir / "out"));
+  const Result r = train(dir, input, "out");
   ASSERT_EQ(r.code, 0) << r.output;
   const auto [first, last] = first_and_last(dir / "out/lcurve.out", "rmse_f_val", input["training"]["numb_steps"]);
   EXPECT_LT(last, 0.5 * first) << GetParam() << ": validation force RMSE " << first << " -> " << last;
@@ -98,32 +69,17 @@ INSTANTIATE_TEST_SUITE_P(Trunks, GraphTrunkTraining, ::testing::Values("painn", 
 // parameters and optimiser state, of the uninterrupted run.
 TEST(TrainingRestart, ContinuesBitForBit) {
   TempDir dir;
-  const auto input = small_water_input({bundled("water/data_0")}, {bundled("water/data_3")});
-  write_text(dir / "input.json", input.dump());
-  const Result full = run("train " + (dir / "input.json") + " -o " + (dir / "full"));
-  ASSERT_EQ(full.code, 0) << full.output;
-
-  // The interrupted run: its checkpoint at step 20, and an lcurve that ran on past it.
-  fs::create_directories(dir.path / "resumed");
-  fs::copy_file(dir / "full/model.ckpt-20.pt", dir / "resumed/model.ckpt-20.pt");
-  fs::copy_file(dir / "full/lcurve.out", dir / "resumed/lcurve.out");
-  const Result resumed =
-      run("train " + (dir / "input.json") + " -o " + (dir / "resumed") + " --restart " + (dir / "resumed/model.ckpt-20.pt"));
-  ASSERT_EQ(resumed.code, 0) << resumed.output;
-
-  EXPECT_EQ(read_text(dir / "resumed/lcurve.out"), read_text(dir / "full/lcurve.out"));
+  expect_resumed_run_is_bit_for_bit(dir, small_water_input(), 20, 40);
   EXPECT_EQ(read_lcurve(dir / "full/lcurve.out").size(), 9u);  // steps 1, 5, 10, ..., 40
-  EXPECT_EQ(read_text(dir / "resumed/model.ckpt-40.pt"), read_text(dir / "full/model.ckpt-40.pt"));
 }
 
 TEST(TrainingCheckpoints, KeepsTheNewestAndLinksTheLatest) {
   TempDir dir;
-  auto input = small_water_input({bundled("water/data_0")}, {bundled("water/data_3")});
+  auto input = small_water_input();
   input["training"]["numb_steps"] = 25;
   input["training"]["save_freq"] = 5;
   input["training"]["max_ckpt_keep"] = 2;
-  write_text(dir / "input.json", input.dump());
-  const Result r = run("train " + (dir / "input.json") + " -o " + (dir / "out"));
+  const Result r = train(dir, input, "out");
   ASSERT_EQ(r.code, 0) << r.output;
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(dir.path / "out")) files.push_back(e.path().filename().string());
@@ -142,11 +98,10 @@ TEST(TrainingCheckpoints, KeepsTheNewestAndLinksTheLatest) {
 // says so, once per system, and names the system.
 TEST(TrainingInputs, WarnsOnceWhenSelDropsNeighbours) {
   TempDir dir;
-  auto input = small_water_input({bundled("water/data_0")}, {bundled("water/data_3")});
+  auto input = small_water_input();
   input["model"]["descriptor"]["sel"] = {4, 8};
   input["training"]["numb_steps"] = 6;
-  write_text(dir / "input.json", input.dump());
-  const Result r = run("train " + (dir / "input.json") + " -o " + (dir / "out"));
+  const Result r = train(dir, input, "out");
   ASSERT_EQ(r.code, 0) << r.output;
   for (const std::string& system : {bundled("water/data_0"), bundled("water/data_3")}) {
     std::istringstream lines(r.output);
@@ -157,8 +112,7 @@ TEST(TrainingInputs, WarnsOnceWhenSelDropsNeighbours) {
   }
   // With the default sel of the test input nothing is dropped and nothing is said.
   input["model"]["descriptor"]["sel"] = {24, 48};
-  write_text(dir / "input.json", input.dump());
-  const Result quiet = run("train " + (dir / "input.json") + " -o " + (dir / "quiet"));
+  const Result quiet = train(dir, input, "quiet");
   ASSERT_EQ(quiet.code, 0) << quiet.output;
   EXPECT_EQ(quiet.output.find("Raise model.descriptor.sel"), std::string::npos) << quiet.output;
 }
@@ -178,8 +132,7 @@ TEST(TrainingInputs, ExtxyzSystemsEqualNpySystems) {
     auto input = small_water_input({name == "npy" ? bundled("water/data_0") : dir / "water.extxyz"},
                                    {bundled("water/data_3")});
     input["training"]["numb_steps"] = 6;
-    write_text(dir / (name + ".json"), input.dump());
-    const Result r = run("train " + (dir / (name + ".json")) + " -o " + (dir / name));
+    const Result r = train(dir, input, name);
     ASSERT_EQ(r.code, 0) << r.output;
   }
   EXPECT_EQ(read_text(dir / "npy/lcurve.out"), read_text(dir / "xyz/lcurve.out"));
