@@ -20,7 +20,10 @@ struct Setup {
   std::vector<at::Tensor> params;
 };
 
-Setup make_setup() {
+// The benchmark's thread count (its argument), the allocator setting of the atomforge command.
+Setup make_setup(const benchmark::State& state) {
+  atomforge::keep_freed_memory_for_reuse();
+  at::set_num_threads(static_cast<int>(state.range(0)));
   at::Generator generator = at::detail::createCPUGenerator(1);
   Setup s{Mlp(1, {25, 50, 100}, false, "tanh", false, 0, at::kDouble, generator), {}, {}};
   s.x = at::randn({11400, 4}, generator, at::TensorOptions().dtype(at::kDouble)).narrow(1, 0, 1);
@@ -28,14 +31,16 @@ Setup make_setup() {
   return s;
 }
 
+at::Tensor embed(const Setup& s, const at::Tensor& x, bool fused) {
+  return fused ? atomforge::model::scalar_embedding(s.net, x) : s.net.forward(x);
+}
+
 void training_pass(benchmark::State& state, bool fused) {
-  atomforge::keep_freed_memory_for_reuse();
-  at::set_num_threads(static_cast<int>(state.range(0)));
-  Setup s = make_setup();
+  Setup s = make_setup(state);
   const at::Tensor weight = at::linspace(0.5, 1.5, 100, s.x.options());
   for (auto _ : state) {
     const at::Tensor x = s.x.detach().requires_grad_(true);
-    const at::Tensor g = fused ? atomforge::model::scalar_embedding(s.net, x) : s.net.forward(x);
+    const at::Tensor g = embed(s, x, fused);
     const at::Tensor energy = (g * weight).sum();
     const at::Tensor force = torch::autograd::grad({energy}, {x}, {}, true, true)[0];
     const at::Tensor loss = energy + (force * force).sum();
@@ -45,25 +50,21 @@ void training_pass(benchmark::State& state, bool fused) {
 }
 
 void inference_pass(benchmark::State& state, bool fused) {
-  atomforge::keep_freed_memory_for_reuse();
-  at::set_num_threads(static_cast<int>(state.range(0)));
-  Setup s = make_setup();
+  Setup s = make_setup(state);
   const at::Tensor weight = at::linspace(0.5, 1.5, 100, s.x.options());
   for (auto _ : state) {
     const at::Tensor x = s.x.detach().requires_grad_(true);
-    const at::Tensor g = fused ? atomforge::model::scalar_embedding(s.net, x) : s.net.forward(x);
+    const at::Tensor g = embed(s, x, fused);
     const at::Tensor force = torch::autograd::grad({(g * weight).sum()}, {x})[0];
     benchmark::DoNotOptimize(force.data_ptr());
   }
 }
 
 void forward_pass(benchmark::State& state, bool fused) {
-  atomforge::keep_freed_memory_for_reuse();
-  at::set_num_threads(static_cast<int>(state.range(0)));
-  Setup s = make_setup();
+  Setup s = make_setup(state);
   for (auto _ : state) {
     const at::Tensor x = s.x.detach().requires_grad_(true);
-    const at::Tensor g = fused ? atomforge::model::scalar_embedding(s.net, x) : s.net.forward(x);
+    const at::Tensor g = embed(s, x, fused);
     benchmark::DoNotOptimize(g.data_ptr());
   }
 }
