@@ -7,6 +7,7 @@ packages=(
   libopenblas0-openmp            # fast BLAS for libtorch (only recommended by it; the reference BLAS is 4x slower),
                                  # on libtorch's OpenMP threads (the pthread build fights them: 2x slower steps)
   libblas-dev                    # link-time name of that BLAS, for direct calls from src/model/block_gemm.cpp
+  libxsmm-dev                    # generated kernels for the small matrix products (block_gemm.cpp, dense_mm.cpp)
   libgloo-dev                    # headers c10d's ProcessGroupGloo includes (symbols are in libtorch)
   nlohmann-json3-dev             # input.json, model file headers
   libyaml-cpp-dev                # DeePMD-kit's backend-neutral model files (atomforge convert)

@@ -4,6 +4,10 @@
 
 #include "core/error.hpp"
 
+#ifdef ATOMFORGE_HAVE_LIBXSMM
+#include <libxsmm.h>
+#endif
+
 #ifdef ATOMFORGE_HAVE_BLAS
 extern "C" {
 void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
@@ -37,7 +41,43 @@ int as_int(int64_t v) {
 }
 #endif
 
+#ifdef ATOMFORGE_HAVE_LIBXSMM
+libxsmm_dmmfunction dispatch(int m, int n, int k, const int* lda, const int* ldb, const int* ldc, const double* beta,
+                             const int* flags) {
+  const double one = 1;
+  return libxsmm_dmmdispatch(m, n, k, lda, ldb, ldc, &one, beta, flags, nullptr);
+}
+libxsmm_smmfunction dispatch(int m, int n, int k, const int* lda, const int* ldb, const int* ldc, const float* beta,
+                             const int* flags) {
+  const float one = 1;
+  return libxsmm_smmdispatch(m, n, k, lda, ldb, ldc, &one, beta, flags, nullptr);
+}
+
+// Column-major C (m x n) = A op(B) + beta C through a generated kernel; false when LIBXSMM has
+// none for this case (its generator transposes B only, and takes beta 0 or 1).
+template <typename T>
+bool generated_gemm(bool trans_b, int m, int n, int k, const T* a, int lda, const T* b, int ldb, T beta, T* c,
+                    int ldc) {
+  if (beta != T(0) && beta != T(1)) return false;
+  const int flags = trans_b ? LIBXSMM_GEMM_FLAG_TRANS_B : LIBXSMM_GEMM_FLAG_NONE;
+  const auto kernel = dispatch(m, n, k, &lda, &ldb, &ldc, &beta, &flags);  // cached by LIBXSMM after the first call
+  if (kernel == nullptr) return false;
+  kernel(a, b, c);
+  return true;
+}
+#endif
+
 }  // namespace
+
+const char* block_gemm_backend() {
+#if defined(ATOMFORGE_HAVE_LIBXSMM)
+  return "libxsmm";
+#elif defined(ATOMFORGE_HAVE_BLAS)
+  return "blas";
+#else
+  return "libtorch";
+#endif
+}
 
 template <typename T>
 void block_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
@@ -47,6 +87,9 @@ void block_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, con
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: the operands swap, the
   // flags stay.
   const int mi = as_int(m), ni = as_int(n), ki = as_int(k), la = as_int(lda), lb = as_int(ldb), lc = as_int(ldc);
+#ifdef ATOMFORGE_HAVE_LIBXSMM
+  if (!trans_b && generated_gemm(trans_a, ni, mi, ki, b, lb, a, la, beta, c, lc)) return;
+#endif
   const T one = 1;
   fortran_gemm(trans_b ? "T" : "N", trans_a ? "T" : "N", &ni, &mi, &ki, &one, b, &lb, a, &la, &beta, c, &lc);
 #else

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "model/dense_mm.hpp"
+
 namespace atomforge::model {
 
 Linear::Linear(int64_t in, int64_t out, bool bias, at::ScalarType dtype, at::Generator& generator) {
@@ -13,7 +15,7 @@ Linear::Linear(int64_t in, int64_t out, bool bias, at::ScalarType dtype, at::Gen
 }
 
 at::Tensor Linear::forward(const at::Tensor& x) const {
-  return bias_.defined() ? at::addmm(bias_, x, matrix_) : at::mm(x, matrix_);
+  return bias_.defined() ? dense_addmm(bias_, x, matrix_) : dense_mm(x, matrix_);
 }
 
 void Linear::register_into(ParameterList& list, const std::string& prefix) {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "model/dense_mm.hpp"
 #include "model/linear.hpp"
 
 namespace atomforge::model {
@@ -56,7 +57,7 @@ Mlp::Mlp(int64_t in_dim, const std::vector<int64_t>& widths, bool resnet_dt, con
 at::Tensor Mlp::forward(const at::Tensor& x) const {
   at::Tensor h = x;
   for (const auto& layer : layers_) {
-    at::Tensor y = at::addmm(layer.bias, h, layer.matrix);
+    at::Tensor y = dense_addmm(layer.bias, h, layer.matrix);
     if (!layer.activate) {
       h = y;
       continue;

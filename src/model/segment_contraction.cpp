@@ -1,10 +1,13 @@
 #include "model/segment_contraction.hpp"
 
+#include <cstring>
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "core/vector_clones.hpp"
+#include "model/block_gemm.hpp"
 
 namespace atomforge::model {
 
@@ -170,7 +173,44 @@ ATOMFORGE_VECTOR_CLONES void small_bmm_rows(const T* ap, const T* bp, T* o, int6
     }
 }
 
+// One matrix of a batch as block_gemm takes it: row-major, or the transpose of a row-major one.
+struct MatrixLayout {
+  bool transposed;
+  int64_t ld;
+};
+c10::optional<MatrixLayout> layout_of(const at::Tensor& t) {
+  const int64_t rows = t.size(1), cols = t.size(2);
+  if (t.stride(2) == 1 && t.stride(1) >= std::max<int64_t>(1, cols)) return MatrixLayout{false, t.stride(1)};
+  if (t.stride(1) == 1 && t.stride(2) >= std::max<int64_t>(1, rows)) return MatrixLayout{true, t.stride(2)};
+  return c10::nullopt;
+}
+
+// With generated kernels (LIBXSMM) one small product per batch entry costs little more than its
+// multiply-adds; the loop above is for builds without them, where a BLAS call per entry would
+// cost more than the work.
+at::Tensor small_bmm_generated(const at::Tensor& a_in, const at::Tensor& b_in) {
+  const at::Tensor a = layout_of(a_in) ? a_in : a_in.contiguous();
+  // LIBXSMM generates kernels for a transposed left operand only: a transposed right one is copied.
+  const at::Tensor b = layout_of(b_in) && !layout_of(b_in)->transposed ? b_in : b_in.contiguous();
+  const MatrixLayout la = *layout_of(a), lb = *layout_of(b);
+  const int64_t batch = a.size(0), n = a.size(1), k = a.size(2), m = b.size(2);
+  at::Tensor out = at::empty({batch, n, m}, a.options());
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "small_bmm", [&] {
+    const scalar_t* ap = a.data_ptr<scalar_t>();
+    const scalar_t* bp = b.data_ptr<scalar_t>();
+    scalar_t* op = out.data_ptr<scalar_t>();
+    at::parallel_for(0, batch, kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p)
+        block_gemm<scalar_t>(la.transposed, false, n, m, k, ap + p * a.stride(0), la.ld, bp + p * b.stride(0), lb.ld,
+                             scalar_t(0), op + p * n * m, m);
+    });
+  });
+  return out;
+}
+
 at::Tensor small_bmm_kernel(const at::Tensor& a, const at::Tensor& b_in) {
+  if (a.numel() == 0 || b_in.numel() == 0) return at::zeros({a.size(0), a.size(1), b_in.size(2)}, a.options());
+  if (std::strcmp(block_gemm_backend(), "libxsmm") == 0) return small_bmm_generated(a, b_in);
   // The inner loop runs along b's rows: a strided b (a transposed operand in the derivatives) is
   // copied first, which is cheaper than a loop that cannot use vector loads.
   const at::Tensor b = b_in.stride(2) == 1 ? b_in : b_in.contiguous();

@@ -202,22 +202,24 @@ template <typename T>
 void expect_block_gemm_matches_mm(double tolerance) {
   at::Generator generator = at::detail::createCPUGenerator(4);
   const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
-  const int64_t m = 7, n = 5, k = 3, pad = 2;
-  for (bool ta : {false, true})
-    for (bool tb : {false, true})
-      for (double beta : {0.0, 1.0}) {
-        // Stored with extra columns: the leading dimension exceeds the width used.
-        const at::Tensor a_store = at::randn({ta ? k : m, (ta ? m : k) + pad}, generator, options);
-        const at::Tensor b_store = at::randn({tb ? n : k, (tb ? k : n) + pad}, generator, options);
-        const at::Tensor a = a_store.narrow(1, 0, ta ? m : k), b = b_store.narrow(1, 0, tb ? k : n);
-        at::Tensor c_store = at::randn({m, n + pad}, generator, options);
-        const at::Tensor c_before = c_store.clone();
-        block_gemm<T>(ta, tb, m, n, k, a_store.data_ptr<T>(), a_store.size(1), b_store.data_ptr<T>(), b_store.size(1),
-                      T(beta), c_store.data_ptr<T>(), c_store.size(1));
-        const at::Tensor want = at::mm(ta ? a.t() : a, tb ? b.t() : b) + beta * c_before.narrow(1, 0, n);
-        expect_close(c_store.narrow(1, 0, n), want, tolerance, "block_gemm");
-        EXPECT_TRUE(at::equal(c_store.narrow(1, n, pad), c_before.narrow(1, n, pad))) << "wrote past the matrix";
-      }
+  const int64_t pad = 2;
+  // Tiny, and large enough for the kernels' register and cache blocking.
+  for (const auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{7, 5, 3}, {130, 70, 61}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (double beta : {0.0, 1.0}) {
+          // Stored with extra columns: the leading dimension exceeds the width used.
+          const at::Tensor a_store = at::randn({ta ? k : m, (ta ? m : k) + pad}, generator, options);
+          const at::Tensor b_store = at::randn({tb ? n : k, (tb ? k : n) + pad}, generator, options);
+          const at::Tensor a = a_store.narrow(1, 0, ta ? m : k), b = b_store.narrow(1, 0, tb ? k : n);
+          at::Tensor c_store = at::randn({m, n + pad}, generator, options);
+          const at::Tensor c_before = c_store.clone();
+          block_gemm<T>(ta, tb, m, n, k, a_store.data_ptr<T>(), a_store.size(1), b_store.data_ptr<T>(), b_store.size(1),
+                        T(beta), c_store.data_ptr<T>(), c_store.size(1));
+          const at::Tensor want = at::mm(ta ? a.t() : a, tb ? b.t() : b) + beta * c_before.narrow(1, 0, n);
+          expect_close(c_store.narrow(1, 0, n), want, tolerance, "block_gemm");
+          EXPECT_TRUE(at::equal(c_store.narrow(1, n, pad), c_before.narrow(1, n, pad))) << "wrote past the matrix";
+        }
 }
 
 TEST(ScalarEmbeddingKernels, BlockGemmMatchesMm) {

@@ -1,10 +1,12 @@
-// The hand-written contractions of model/segment_contraction and model/gather_scatter against
-// libtorch's own operators (index_select, index_add, bmm): values, first and second derivatives,
-// float64 and float32.
+// The hand-written contractions of model/segment_contraction, model/gather_scatter and
+// model/dense_mm against libtorch's own operators (index_select, index_add, bmm, mm): values,
+// first and second derivatives, float64 and float32.
 #include <gtest/gtest.h>
+#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include "tensor_test_util.hpp"
+#include "model/dense_mm.hpp"
 #include "model/gather_scatter.hpp"
 #include "model/linear.hpp"
 #include "model/segment_contraction.hpp"
@@ -77,9 +79,10 @@ TEST_P(SegmentContraction, MatchesIndexAddOfOuterProducts) {
 TEST_P(SegmentContraction, SmallBmmMatchesBmmOnStridedViews) {
   at::Generator generator = at::detail::createCPUGenerator(5);
   const auto options = at::TensorOptions().dtype(GetParam());
-  // As se_e2_a uses it: T^T T[:, :, :axis] with both operands views of one (B, 4, M) tensor.
-  const at::Tensor t = at::randn({6, 4, 10}, generator, options);
-  const at::Tensor u = at::randn({6, 4, 10}, generator, options);
+  // As se_e2_a uses it: T^T T[:, :, :axis] with both operands views of one (B, 4, M) tensor;
+  // 37 entries: several parallel tasks.
+  const at::Tensor t = at::randn({37, 4, 10}, generator, options);
+  const at::Tensor u = at::randn({37, 4, 10}, generator, options);
   const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   auto both = [](auto product) {
     return [product](const std::vector<at::Tensor>& x) {
@@ -90,6 +93,57 @@ TEST_P(SegmentContraction, SmallBmmMatchesBmmOnStridedViews) {
   expect_same_derivatives(both([](const at::Tensor& a, const at::Tensor& b) { return small_bmm(a, b); }),
                           both([](const at::Tensor& a, const at::Tensor& b) { return at::bmm(a, b); }), {t, u},
                           tolerance);
+}
+
+TEST_P(SegmentContraction, SmallBmmOfEmptyOperands) {
+  const auto options = at::TensorOptions().dtype(GetParam());
+  EXPECT_EQ(small_bmm(at::ones({0, 3, 2}, options), at::ones({0, 2, 4}, options)).sizes(), at::IntArrayRef({0, 3, 4}));
+  EXPECT_TRUE(at::equal(small_bmm(at::ones({2, 3, 0}, options), at::ones({2, 0, 4}, options)), at::zeros({2, 3, 4}, options)));
+}
+
+// Row-major, transposed, column-sliced and broadcast (stride 0) operands; products large enough
+// to be split over threads (1 to 3), and 1 x 1.
+TEST_P(SegmentContraction, DenseMmMatchesMmOnEveryLayout) {
+  at::Generator generator = at::detail::createCPUGenerator(9);
+  const auto options = at::TensorOptions().dtype(GetParam());
+  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 2e-5;
+  const int threads_before = at::get_num_threads();
+  struct Shape {
+    int64_t m, k, n;
+  };
+  for (const Shape s : {Shape{1, 1, 1}, Shape{7, 3, 5}, Shape{131, 97, 61}})
+    for (int threads : {1, 3}) {
+      at::set_num_threads(threads);
+      const at::Tensor a = at::randn({s.m, s.k}, generator, options);
+      const at::Tensor a_wide = at::randn({s.m, s.k + 4}, generator, options);
+      const at::Tensor b = at::randn({s.k, s.n}, generator, options);
+      const at::Tensor b_transposed = at::randn({s.n, s.k}, generator, options);
+      const at::Tensor bias = at::randn({s.n}, generator, options);
+      auto layouts = [&](auto product, auto add_product) {
+        return [=](const std::vector<at::Tensor>& x) {
+          // x: a, a_wide, b, b_transposed, bias
+          return at::cat({product(x[0], x[2]).reshape(-1), product(x[1].narrow(1, 2, s.k), x[3].t()).reshape(-1),
+                          product(x[2].t(), x[0].t()).reshape(-1),
+                          product(x[4].narrow(0, 0, 1).expand({s.m, 1}), x[4].narrow(0, 0, 1).view({1, 1})
+                                                                                 .expand({1, s.n}))
+                              .reshape(-1),
+                          add_product(x[4], x[0], x[2]).reshape(-1)});
+        };
+      };
+      expect_same_derivatives(
+          layouts([](const at::Tensor& x, const at::Tensor& y) { return dense_mm(x, y); },
+                  [](const at::Tensor& c, const at::Tensor& x, const at::Tensor& y) { return dense_addmm(c, x, y); }),
+          layouts([](const at::Tensor& x, const at::Tensor& y) { return at::mm(x, y); },
+                  [](const at::Tensor& c, const at::Tensor& x, const at::Tensor& y) { return at::addmm(c, x, y); }),
+          {a, a_wide, b, b_transposed, bias}, tolerance);
+    }
+  at::set_num_threads(threads_before);
+}
+
+TEST_P(SegmentContraction, DenseMmOfEmptyOperands) {
+  const auto options = at::TensorOptions().dtype(GetParam());
+  EXPECT_EQ(dense_mm(at::ones({0, 3}, options), at::ones({3, 4}, options)).sizes(), at::IntArrayRef({0, 4}));
+  EXPECT_TRUE(at::equal(dense_mm(at::ones({2, 0}, options), at::ones({0, 4}, options)), at::zeros({2, 4}, options)));
 }
 
 TEST_P(SegmentContraction, GatherMultiplyScatterMatchesIndexAdd) {

@@ -1,0 +1,97 @@
+#include "model/dense_mm.hpp"
+
+#include <cstring>
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "model/blas_threads.hpp"
+#include "model/block_gemm.hpp"
+
+namespace atomforge::model {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+bool on_fast_path(const at::Tensor& a, const at::Tensor& b) {
+  if (std::strcmp(block_gemm_backend(), "libtorch") == 0) return false;
+  if (a.dim() != 2 || b.dim() != 2 || !a.device().is_cpu() || !b.device().is_cpu()) return false;
+  if (a.scalar_type() != b.scalar_type()) return false;
+  return a.scalar_type() == at::kDouble || a.scalar_type() == at::kFloat;
+}
+
+// A matrix as block_gemm takes it: row-major storage, possibly transposed.
+struct Operand {
+  at::Tensor storage;  // keeps a copy alive when one was needed
+  bool transposed;
+  int64_t ld;
+};
+Operand operand(const at::Tensor& t) {
+  // A transposed view of a row-major matrix (a weight's transpose in the derivatives) is used as
+  // it is; anything else not row-major is copied.
+  if (t.stride(1) == 1 && t.stride(0) >= std::max<int64_t>(1, t.size(1))) return {t, false, t.stride(0)};
+  if (t.stride(0) == 1 && t.stride(1) >= std::max<int64_t>(1, t.size(0))) return {t, true, t.stride(1)};
+  const at::Tensor copy = t.contiguous();
+  return {copy, false, std::max<int64_t>(1, copy.size(1))};
+}
+
+// Rows of the product per task: enough multiply-adds to outweigh a task's start.
+int64_t row_grain(int64_t n, int64_t k) {
+  constexpr int64_t kMinTaskWork = 1 << 18;
+  return std::max<int64_t>(1, kMinTaskWork / std::max<int64_t>(1, n * k));
+}
+
+at::Tensor product_kernel(const at::Tensor& a_in, const at::Tensor& b_in) {
+  const int64_t m = a_in.size(0), k = a_in.size(1), n = b_in.size(1);
+  at::Tensor out = at::empty({m, n}, a_in.options());
+  if (m == 0 || n == 0) return out;
+  if (k == 0) return out.zero_();
+  // A transposed right operand (the weight's transpose in the derivatives) goes to the BLAS:
+  // copying it for LIBXSMM measured no faster.
+  const Operand a = operand(a_in), b = operand(b_in);
+  AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "dense_mm", [&] {
+    const scalar_t* ap = a.storage.data_ptr<scalar_t>();
+    const scalar_t* bp = b.storage.data_ptr<scalar_t>();
+    scalar_t* op = out.data_ptr<scalar_t>();
+    at::parallel_for(0, m, row_grain(n, k), [&](int64_t begin, int64_t end) {
+      one_blas_thread_in_this_worker();
+      // Rows begin.. of op(A): rows of A, or columns when A is transposed.
+      const scalar_t* rows = ap + (a.transposed ? begin : begin * a.ld);
+      block_gemm<scalar_t>(a.transposed, b.transposed, end - begin, n, k, rows, a.ld, bp, b.ld, scalar_t(0),
+                           op + begin * n, n);
+    });
+  });
+  return out;
+}
+
+struct DenseMM : torch::autograd::Function<DenseMM> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& b) {
+    ctx->save_for_backward({a, b});
+    return product_kernel(a, b);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& g = grad[0];
+    at::Tensor ga, gb;
+    if (ctx->needs_input_grad(0)) ga = DenseMM::apply(g, saved[1].t());
+    if (ctx->needs_input_grad(1)) gb = DenseMM::apply(saved[0].t(), g);
+    return {ga, gb};
+  }
+};
+
+}  // namespace
+
+at::Tensor dense_mm(const at::Tensor& a, const at::Tensor& b) {
+  if (!on_fast_path(a, b)) return at::mm(a, b);
+  return DenseMM::apply(a, b);
+}
+
+at::Tensor dense_addmm(const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b) {
+  if (!on_fast_path(a, b)) return at::addmm(bias, a, b);
+  return DenseMM::apply(a, b) + bias;
+}
+
+}  // namespace atomforge::model
