@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.hpp"
+#include "model/gather_scatter.hpp"
 #include "model/registry.hpp"
 #include "model/scalar_embedding.hpp"
 
@@ -160,9 +161,10 @@ Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& hea
   at::Tensor g = grads[0].defined() ? grads[0] : at::zeros_like(local.edge_vec);
   const int64_t rows = input.natoms() + input.nframes * input.nghost;  // every atom, ghosts included
   Prediction out;
-  out.force = at::zeros({rows, 3}, g.options()).index_add(0, local.edge_center, g).index_add(0, local.edge_neighbor, -g);
+  out.force = scatter_edge_ends(g, local.edge_center, local.edge_neighbor, rows, -1);
   const at::Tensor edge_virial = -(g.unsqueeze(2) * local.edge_vec.unsqueeze(1)).reshape({-1, 9});
-  out.virial = at::zeros({input.nframes, 9}, g.options()).index_add(0, local.edge_frame, edge_virial);
+  out.virial = input.nframes == 1 ? edge_virial.sum(0, /*keepdim=*/true)
+                                  : at::zeros({input.nframes, 9}, g.options()).index_add(0, local.edge_frame, edge_virial);
   out.energy = energy;
   out.atom_energy = atom_energy;
   if (input.nloc > 0) {  // frames of one size: per-frame shapes
@@ -172,8 +174,7 @@ Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& hea
   }
   if (!create_graph) {  // inference: per-atom virials too (training never needs them)
     const at::Tensor half = 0.5 * edge_virial.detach();
-    out.atom_virial =
-        at::zeros({rows, 9}, g.options()).index_add(0, local.edge_center, half).index_add(0, local.edge_neighbor, half);
+    out.atom_virial = scatter_edge_ends(half, local.edge_center, local.edge_neighbor, rows, 1);
     if (input.nloc > 0) out.atom_virial = out.atom_virial.view({input.nframes, input.nall(), 9});
     for (at::Tensor* t : {&out.energy, &out.force, &out.virial, &out.atom_energy}) *t = t->detach();
   }

@@ -137,10 +137,102 @@ variable_list PairProduct::backward(AutogradContext* ctx, variable_list grad) {
           at::Tensor(), at::Tensor()};
 }
 
+struct EdgeEnds {
+  at::Tensor centre, neighbour;
+  int64_t rows, sign;
+};
+
+at::Tensor scatter_ends_kernel(const at::Tensor& v_in, const EdgeEnds& e) {
+  const at::Tensor v = v_in.contiguous();
+  const int64_t width = v.size(1), edges = v.size(0);
+  at::Tensor out = at::zeros({e.rows, width}, v.options());
+  const int64_t* ci = e.centre.data_ptr<int64_t>();
+  const int64_t* ni = e.neighbour.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(v.scalar_type(), "scatter_edge_ends", [&] {
+    const scalar_t* vp = v.data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    const scalar_t sign = static_cast<scalar_t>(e.sign);
+    // One thread: rows are shared between edges; the loop moves a few hundred kilobytes.
+    for (int64_t k = 0; k < edges; ++k)
+      for (int64_t c = 0; c < width; ++c) {
+        o[ci[k] * width + c] += vp[k * width + c];
+        o[ni[k] * width + c] += sign * vp[k * width + c];
+      }
+  });
+  return out;
+}
+
+at::Tensor gather_ends_kernel(const at::Tensor& w_in, const EdgeEnds& e) {
+  const at::Tensor w = w_in.contiguous();
+  const int64_t width = w.size(1), edges = e.centre.size(0);
+  at::Tensor out = at::empty({edges, width}, w.options());
+  const int64_t* ci = e.centre.data_ptr<int64_t>();
+  const int64_t* ni = e.neighbour.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "gather_edge_ends", [&] {
+    const scalar_t* wp = w.data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    const scalar_t sign = static_cast<scalar_t>(e.sign);
+    at::parallel_for(0, edges, 1024, [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k)
+        for (int64_t c = 0; c < width; ++c) o[k * width + c] = wp[ci[k] * width + c] + sign * wp[ni[k] * width + c];
+    });
+  });
+  return out;
+}
+
+void save_ends(AutogradContext* ctx, const EdgeEnds& e) {
+  ctx->saved_data["centre"] = e.centre;
+  ctx->saved_data["neighbour"] = e.neighbour;
+  ctx->saved_data["rows"] = e.rows;
+  ctx->saved_data["sign"] = e.sign;
+}
+EdgeEnds saved_ends(AutogradContext* ctx) {
+  return {ctx->saved_data["centre"].toTensor(), ctx->saved_data["neighbour"].toTensor(),
+          ctx->saved_data["rows"].toInt(), ctx->saved_data["sign"].toInt()};
+}
+
+// Each other's adjoint.
+struct ScatterEnds : torch::autograd::Function<ScatterEnds> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& v, const EdgeEnds& e);
+  static variable_list backward(AutogradContext* ctx, variable_list grad);
+};
+struct GatherEnds : torch::autograd::Function<GatherEnds> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& w, const EdgeEnds& e);
+  static variable_list backward(AutogradContext* ctx, variable_list grad);
+};
+at::Tensor ScatterEnds::forward(AutogradContext* ctx, const at::Tensor& v, const EdgeEnds& e) {
+  save_ends(ctx, e);
+  return scatter_ends_kernel(v, e);
+}
+variable_list ScatterEnds::backward(AutogradContext* ctx, variable_list grad) {
+  return {GatherEnds::apply(grad[0], saved_ends(ctx)), at::Tensor()};
+}
+at::Tensor GatherEnds::forward(AutogradContext* ctx, const at::Tensor& w, const EdgeEnds& e) {
+  save_ends(ctx, e);
+  return gather_ends_kernel(w, e);
+}
+variable_list GatherEnds::backward(AutogradContext* ctx, variable_list grad) {
+  return {ScatterEnds::apply(grad[0], saved_ends(ctx)), at::Tensor()};
+}
+
 }  // namespace
 
 at::Tensor gather_multiply_scatter(const at::Tensor& a, const at::Tensor& w, const RowPairs& pairs) {
   return Scatter::apply(a, w, pairs, 1);
+}
+
+at::Tensor scatter_edge_ends(const at::Tensor& v, const at::Tensor& centre, const at::Tensor& neighbour, int64_t rows,
+                             int64_t sign) {
+  TORCH_CHECK(v.dim() == 2 && centre.size(0) == v.size(0) && neighbour.size(0) == v.size(0),
+              "scatter_edge_ends: one centre and one neighbour per row of values");
+  for (const at::Tensor* index : {&centre, &neighbour})
+    TORCH_CHECK(index->numel() == 0 || (index->min().item<int64_t>() >= 0 && index->max().item<int64_t>() < rows),
+                "scatter_edge_ends: an edge end outside the ", rows, " rows");
+  if (!v.device().is_cpu()) {
+    const at::Tensor out = at::zeros({rows, v.size(1)}, v.options()).index_add(0, centre, v);
+    return out.index_add(0, neighbour, sign == 1 ? v : -v);
+  }
+  return ScatterEnds::apply(v, EdgeEnds{centre.to(at::kLong).contiguous(), neighbour.to(at::kLong).contiguous(), rows, sign});
 }
 
 }  // namespace atomforge::model

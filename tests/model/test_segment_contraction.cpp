@@ -165,6 +165,24 @@ TEST_P(SegmentContraction, GatherMultiplyScatterMatchesIndexAdd) {
       {a, w}, tolerance);
 }
 
+TEST_P(SegmentContraction, ScatterEdgeEndsMatchesIndexAdd) {
+  at::Generator generator = at::detail::createCPUGenerator(8);
+  const auto options = at::TensorOptions().dtype(GetParam());
+  const int64_t rows = 11, edges = 40;  // rows 9, 10 have no edge
+  const at::Tensor centre = at::randint(0, 9, {edges}, generator, at::kLong);
+  const at::Tensor neighbour = at::randint(0, 9, {edges}, generator, at::kLong);
+  const at::Tensor v = at::randn({edges, 3}, generator, options);
+  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
+  for (int64_t sign : {-1, 1})
+    expect_same_derivatives(
+        [&](const std::vector<at::Tensor>& x) { return scatter_edge_ends(x[0], centre, neighbour, rows, sign); },
+        [&](const std::vector<at::Tensor>& x) {
+          return at::zeros({rows, 3}, x[0].options()).index_add(0, centre, x[0]).index_add(0, neighbour, sign * x[0]);
+        },
+        {v}, tolerance);
+  EXPECT_THROW(scatter_edge_ends(v, centre, neighbour, 5, -1), c10::Error);
+}
+
 TEST_P(SegmentContraction, SwishMatchesSigmoidTimesX) {
   const auto options = at::TensorOptions().dtype(GetParam());
   // Both signs, zero, and magnitudes where exp(-x) overflows.
