@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "model/scalar_embedding.hpp"
 #include "model/segment_contraction.hpp"
+#include "model/switched_environment.hpp"
 
 namespace atomforge::model {
 
@@ -73,19 +74,9 @@ SeE2A::SeE2A(const nlohmann::ordered_json& config, int64_t ntypes, uint64_t seed
           if (t->defined()) t->set_requires_grad(false);
 }
 
-at::Tensor SeE2A::environment_rows(const at::Tensor& rij) const {
-  const at::Tensor r2 = (rij * rij).sum(-1, true);
-  const at::Tensor r = at::sqrt(r2);
-  const at::Tensor u = at::clamp((r - rcut_smth_) / (rcut_ - rcut_smth_), 0.0, 1.0);
-  const at::Tensor u3 = u * u * u;
-  const at::Tensor w = u3 * (-6.0 * u * u + 15.0 * u - 10.0) + 1.0;
-  const at::Tensor s = w / (r + env_protection_);
-  return at::cat({s, s * rij / r}, -1);  // (ne, 4)
-}
-
 at::Tensor SeE2A::environment(const ModelInput& input) const {
   // Padding rows are exact zeros; they are appended after the real edges (index ne).
-  const at::Tensor rows = environment_rows(input.edge_vec);
+  const at::Tensor rows = environment_rows_reference(input.edge_vec, {rcut_, rcut_smth_, env_protection_});
   const at::Tensor padded = at::cat({rows, at::zeros({1, 4}, rows.options())}, 0);
   const int64_t natoms = input.slot_index.size(0), nnei = input.slot_index.size(1);
   return padded.index_select(0, input.slot_index.reshape({-1})).view({natoms, nnei, 4});
@@ -149,9 +140,8 @@ at::Tensor SeE2A::forward(const ModelInput& input) const {
       find_real_slots(input.slot_index, input.atype, input.edge_vec.size(0), offsets_, ntypes_, type_one_side_);
   const at::Tensor stat_row = input.atype.index_select(0, slots.centre) * nnei + slots.position.remainder(nnei);
   const at::Tensor edges = input.slot_index.reshape({-1}).index_select(0, slots.position);
-  const at::Tensor env = (environment_rows(input.edge_vec.index_select(0, edges)) -
-                          davg_.view({-1, 4}).index_select(0, stat_row)) /
-                         dstd_.view({-1, 4}).index_select(0, stat_row);  // (nr, 4)
+  const at::Tensor env = normalised_environment(input.edge_vec, edges, stat_row, davg_.view({-1, 4}),
+                                                dstd_.view({-1, 4}), {rcut_, rcut_smth_, env_protection_});  // (nr, 4)
 
   at::Tensor t_matrix = at::zeros({natoms, 4, m1}, env.options());
   for (std::size_t n = 0; n < embeddings_.size(); ++n) {

@@ -25,8 +25,6 @@ class SeE2A : public Descriptor {
   at::Tensor environment(const ModelInput& input) const;
 
  private:
-  at::Tensor environment_rows(const at::Tensor& rij) const;  // (ne, 4) for edge vectors (ne, 3)
-
   double rcut_, rcut_smth_, env_protection_;
   std::vector<int64_t> sel_, offsets_;
   std::vector<int64_t> neuron_;

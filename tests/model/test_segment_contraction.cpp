@@ -1,6 +1,7 @@
-// The hand-written contractions of model/segment_contraction, model/gather_scatter and
-// model/dense_mm against libtorch's own operators (index_select, index_add, bmm, mm): values,
-// first and second derivatives, float64 and float32.
+// The hand-written kernels of model/segment_contraction, model/gather_scatter, model/dense_mm and
+// model/switched_environment against libtorch's own operators (index_select, index_add, bmm, mm,
+// the environment's element-wise formula): values, first and second derivatives, float64 and
+// float32.
 #include <gtest/gtest.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -10,6 +11,7 @@
 #include "model/gather_scatter.hpp"
 #include "model/linear.hpp"
 #include "model/segment_contraction.hpp"
+#include "model/switched_environment.hpp"
 
 namespace atomforge::model {
 namespace {
@@ -181,6 +183,48 @@ TEST_P(SegmentContraction, ScatterEdgeEndsMatchesIndexAdd) {
         },
         {v}, tolerance);
   EXPECT_THROW(scatter_edge_ends(v, centre, neighbour, 5, -1), c10::Error);
+}
+
+// Distances across the whole switch (rcut_smth 2, rcut 6), beyond the cut-off (rows of zeros)
+// and below the switch; one edge picked twice; statistics rows in any order.
+TEST_P(SegmentContraction, NormalisedEnvironmentMatchesTheFormula) {
+  at::Generator generator = at::detail::createCPUGenerator(12);
+  const auto options = at::TensorOptions().dtype(GetParam());
+  const int64_t ne = 30;
+  const at::Tensor direction = at::randn({ne, 3}, generator, options);
+  const at::Tensor length = at::linspace(0.9, 6.4, ne, options).unsqueeze(1);
+  const at::Tensor edge_vec = direction / direction.norm(2, 1, true) * length;
+  const at::Tensor edges = at::cat({at::arange(ne, at::kLong).flip(0), at::tensor({int64_t{7}})});
+  const at::Tensor stat_row = at::randint(0, 5, {ne + 1}, generator, at::kLong);
+  const at::Tensor avg = 0.1 * at::randn({5, 4}, generator, options);
+  const at::Tensor std = 0.5 + at::rand({5, 4}, generator, options);
+  const double tolerance = GetParam() == at::kDouble ? 1e-11 : 2e-4;
+  for (double protection : {0.0, 0.3}) {
+    const SwitchedEnvironment env{6.0, 2.0, protection};
+    auto fused = [&](const std::vector<at::Tensor>& x) {
+      return normalised_environment(x[0], edges, stat_row, avg, std, env);
+    };
+    auto formula = [&](const std::vector<at::Tensor>& x) {
+      return (environment_rows_reference(x[0].index_select(0, edges), env) - avg.index_select(0, stat_row)) /
+             std.index_select(0, stat_row);
+    };
+    expect_same_derivatives(fused, formula, {edge_vec}, tolerance);
+    // Second derivatives kept on the graph and third derivatives (the fused path hands those to
+    // the same formulas in libtorch's operators).
+    auto third = [&](auto fn) {
+      const at::Tensor x = edge_vec.detach().clone().set_requires_grad(true);
+      const at::Tensor first = grad({fn({x}).sin().sum()}, {x}, {}, true, true)[0];
+      const at::Tensor second = grad({(first * first).sum()}, {x}, {}, true, true)[0];
+      return grad({(second * second).sum()}, {x})[0];
+    };
+    auto second_only = [&](auto fn) {
+      const at::Tensor x = edge_vec.detach().clone().set_requires_grad(true);
+      const at::Tensor first = grad({fn({x}).sin().sum()}, {x}, {}, true, true)[0];
+      return grad({(first * first).sum()}, {x}, {}, true, true)[0].detach();
+    };
+    expect_close(second_only(fused), second_only(formula), tolerance, "second derivative kept on the graph");
+    expect_close(third(fused), third(formula), tolerance, "third derivative");
+  }
 }
 
 TEST_P(SegmentContraction, SwishMatchesSigmoidTimesX) {
