@@ -1,5 +1,7 @@
 #include "model/block_gemm.hpp"
 
+#include <algorithm>
+
 #include <ATen/ATen.h>
 
 #include "core/error.hpp"
@@ -68,6 +70,12 @@ bool generated_gemm(bool trans_b, int m, int n, int k, const T* a, int lda, cons
 #endif
 
 }  // namespace
+
+std::optional<GemmOperand> gemm_operand(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride) {
+  if (col_stride == 1 && row_stride >= std::max<int64_t>(1, cols)) return GemmOperand{false, row_stride};
+  if (row_stride == 1 && col_stride >= std::max<int64_t>(1, rows)) return GemmOperand{true, col_stride};
+  return std::nullopt;
+}
 
 const char* block_gemm_backend() {
 #if defined(ATOMFORGE_HAVE_LIBXSMM)

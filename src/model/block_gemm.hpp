@@ -6,6 +6,7 @@
 // se_e2_a's shapes, against OpenBLAS' 15-30), else to the system BLAS (the library libtorch
 // itself loads on Debian), else to libtorch's mm.
 #include <cstdint>
+#include <optional>
 
 namespace atomforge::model {
 
@@ -15,6 +16,15 @@ namespace atomforge::model {
 template <typename T>
 void block_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
                 int64_t ldb, T beta, T* c, int64_t ldc);
+
+// How a strided matrix (rows x cols, element strides along rows and along columns) is passed to
+// block_gemm: row-major with leading dimension ld, or (transposed) the transpose of a row-major
+// (cols x rows) one; none for other strides (copy it first).
+struct GemmOperand {
+  bool transposed;
+  int64_t ld;
+};
+std::optional<GemmOperand> gemm_operand(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride);
 
 // Which library block_gemm uses: "libxsmm", "blas" or "libtorch".
 const char* block_gemm_backend();

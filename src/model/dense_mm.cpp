@@ -23,19 +23,16 @@ bool on_fast_path(const at::Tensor& a, const at::Tensor& b) {
   return a.scalar_type() == at::kDouble || a.scalar_type() == at::kFloat;
 }
 
-// A matrix as block_gemm takes it: row-major storage, possibly transposed.
+// A matrix as block_gemm takes it (a transposed view of a row-major one, a weight's transpose
+// in the derivatives, is used as it is), with a row-major copy kept alive when one was needed.
 struct Operand {
-  at::Tensor storage;  // keeps a copy alive when one was needed
-  bool transposed;
-  int64_t ld;
+  at::Tensor storage;
+  GemmOperand layout;
 };
 Operand operand(const at::Tensor& t) {
-  // A transposed view of a row-major matrix (a weight's transpose in the derivatives) is used as
-  // it is; anything else not row-major is copied.
-  if (t.stride(1) == 1 && t.stride(0) >= std::max<int64_t>(1, t.size(1))) return {t, false, t.stride(0)};
-  if (t.stride(0) == 1 && t.stride(1) >= std::max<int64_t>(1, t.size(0))) return {t, true, t.stride(1)};
+  if (const auto layout = gemm_operand(t.size(0), t.size(1), t.stride(0), t.stride(1))) return {t, *layout};
   const at::Tensor copy = t.contiguous();
-  return {copy, false, std::max<int64_t>(1, copy.size(1))};
+  return {copy, {false, std::max<int64_t>(1, copy.size(1))}};
 }
 
 // Rows of the product per task: enough multiply-adds to outweigh a task's start.
@@ -59,9 +56,9 @@ at::Tensor product_kernel(const at::Tensor& a_in, const at::Tensor& b_in) {
     at::parallel_for(0, m, row_grain(n, k), [&](int64_t begin, int64_t end) {
       one_blas_thread_in_this_worker();
       // Rows begin.. of op(A): rows of A, or columns when A is transposed.
-      const scalar_t* rows = ap + (a.transposed ? begin : begin * a.ld);
-      block_gemm<scalar_t>(a.transposed, b.transposed, end - begin, n, k, rows, a.ld, bp, b.ld, scalar_t(0),
-                           op + begin * n, n);
+      const scalar_t* rows = ap + (a.layout.transposed ? begin : begin * a.layout.ld);
+      block_gemm<scalar_t>(a.layout.transposed, b.layout.transposed, end - begin, n, k, rows, a.layout.ld, bp,
+                           b.layout.ld, scalar_t(0), op + begin * n, n);
     });
   });
   return out;

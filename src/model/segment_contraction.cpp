@@ -173,16 +173,8 @@ ATOMFORGE_VECTOR_CLONES void small_bmm_rows(const T* ap, const T* bp, T* o, int6
     }
 }
 
-// One matrix of a batch as block_gemm takes it: row-major, or the transpose of a row-major one.
-struct MatrixLayout {
-  bool transposed;
-  int64_t ld;
-};
-c10::optional<MatrixLayout> layout_of(const at::Tensor& t) {
-  const int64_t rows = t.size(1), cols = t.size(2);
-  if (t.stride(2) == 1 && t.stride(1) >= std::max<int64_t>(1, cols)) return MatrixLayout{false, t.stride(1)};
-  if (t.stride(1) == 1 && t.stride(2) >= std::max<int64_t>(1, rows)) return MatrixLayout{true, t.stride(2)};
-  return c10::nullopt;
+std::optional<GemmOperand> layout_of(const at::Tensor& t) {
+  return gemm_operand(t.size(1), t.size(2), t.stride(1), t.stride(2));
 }
 
 // With generated kernels (LIBXSMM) one small product per batch entry costs little more than its
@@ -192,7 +184,7 @@ at::Tensor small_bmm_generated(const at::Tensor& a_in, const at::Tensor& b_in) {
   const at::Tensor a = layout_of(a_in) ? a_in : a_in.contiguous();
   // LIBXSMM generates kernels for a transposed left operand only: a transposed right one is copied.
   const at::Tensor b = layout_of(b_in) && !layout_of(b_in)->transposed ? b_in : b_in.contiguous();
-  const MatrixLayout la = *layout_of(a), lb = *layout_of(b);
+  const GemmOperand la = *layout_of(a), lb = *layout_of(b);
   const int64_t batch = a.size(0), n = a.size(1), k = a.size(2), m = b.size(2);
   at::Tensor out = at::empty({batch, n, m}, a.options());
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "small_bmm", [&] {

@@ -204,7 +204,7 @@ void expect_block_gemm_matches_mm(double tolerance) {
   const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
   const int64_t pad = 2;
   // Tiny, and large enough for the kernels' register and cache blocking.
-  for (const auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{7, 5, 3}, {130, 70, 61}})
+  for (const auto& [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{7, 5, 3}, {130, 70, 61}})
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (double beta : {0.0, 1.0}) {
