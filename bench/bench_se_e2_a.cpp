@@ -341,7 +341,7 @@ int main(int argc, char** argv) {
     const double blocks = single ? block_product_gflops<float>(o) : block_product_gflops<double>(o);
     std::cout << json({{"bench", "peak"}, {"precision", o.precision}, {"threads", o.threads},
                        {"gflops", std::max(large, blocks)}, {"gflops_large_mm", large}, {"gflops_block_gemm", blocks},
-                       {"block_gemm_backend", atomforge::model::block_gemm_backend()}})
+                       {"block_gemm_backend", atomforge::model::block_gemm_backend_name()}})
                      .dump()
               << std::endl;
     return 0;

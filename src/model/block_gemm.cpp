@@ -77,14 +77,23 @@ std::optional<GemmOperand> gemm_operand(int64_t rows, int64_t cols, int64_t row_
   return std::nullopt;
 }
 
-const char* block_gemm_backend() {
+GemmBackend block_gemm_backend() {
 #if defined(ATOMFORGE_HAVE_LIBXSMM)
-  return "libxsmm";
+  return GemmBackend::kLibxsmm;
 #elif defined(ATOMFORGE_HAVE_BLAS)
-  return "blas";
+  return GemmBackend::kBlas;
 #else
-  return "libtorch";
+  return GemmBackend::kLibtorch;
 #endif
+}
+
+const char* block_gemm_backend_name() {
+  switch (block_gemm_backend()) {
+    case GemmBackend::kLibxsmm: return "libxsmm";
+    case GemmBackend::kBlas: return "blas";
+    case GemmBackend::kLibtorch: break;
+  }
+  return "libtorch";
 }
 
 template <typename T>

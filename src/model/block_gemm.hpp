@@ -26,7 +26,9 @@ struct GemmOperand {
 };
 std::optional<GemmOperand> gemm_operand(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride);
 
-// Which library block_gemm uses: "libxsmm", "blas" or "libtorch".
-const char* block_gemm_backend();
+// Which library block_gemm uses, and its name ("libxsmm", "blas", "libtorch").
+enum class GemmBackend { kLibxsmm, kBlas, kLibtorch };
+GemmBackend block_gemm_backend();
+const char* block_gemm_backend_name();
 
 }  // namespace atomforge::model

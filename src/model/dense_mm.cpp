@@ -1,7 +1,5 @@
 #include "model/dense_mm.hpp"
 
-#include <cstring>
-
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -17,7 +15,7 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 bool on_fast_path(const at::Tensor& a, const at::Tensor& b) {
-  if (std::strcmp(block_gemm_backend(), "libtorch") == 0) return false;
+  if (block_gemm_backend() == GemmBackend::kLibtorch) return false;
   if (a.dim() != 2 || b.dim() != 2 || !a.device().is_cpu() || !b.device().is_cpu()) return false;
   if (a.scalar_type() != b.scalar_type()) return false;
   return a.scalar_type() == at::kDouble || a.scalar_type() == at::kFloat;

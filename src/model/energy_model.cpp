@@ -163,8 +163,9 @@ Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& hea
   Prediction out;
   out.force = scatter_edge_ends(g, local.edge_center, local.edge_neighbor, rows, -1);
   const at::Tensor edge_virial = -(g.unsqueeze(2) * local.edge_vec.unsqueeze(1)).reshape({-1, 9});
-  out.virial = input.nframes == 1 ? edge_virial.sum(0, /*keepdim=*/true)
-                                  : at::zeros({input.nframes, 9}, g.options()).index_add(0, local.edge_frame, edge_virial);
+  // scatter_add, not index_add: libtorch's CPU index_add runs an operator per index.
+  out.virial = at::zeros({input.nframes, 9}, g.options())
+                   .scatter_add(0, local.edge_frame.view({-1, 1}).expand({-1, 9}), edge_virial);
   out.energy = energy;
   out.atom_energy = atom_energy;
   if (input.nloc > 0) {  // frames of one size: per-frame shapes

@@ -152,12 +152,16 @@ at::Tensor scatter_ends_kernel(const at::Tensor& v_in, const EdgeEnds& e) {
     const scalar_t* vp = v.data_ptr<scalar_t>();
     scalar_t* o = out.data_ptr<scalar_t>();
     const scalar_t sign = static_cast<scalar_t>(e.sign);
-    // One thread: rows are shared between edges; the loop moves a few hundred kilobytes.
-    for (int64_t k = 0; k < edges; ++k)
+    // One thread: rows are shared between edges; the loop moves a few hundred kilobytes. The
+    // gather, its adjoint, uses the same ends: they are checked here, where every use starts.
+    for (int64_t k = 0; k < edges; ++k) {
+      TORCH_CHECK(ci[k] >= 0 && ci[k] < e.rows && ni[k] >= 0 && ni[k] < e.rows, "scatter_edge_ends: edge ", k,
+                  " has an end outside the ", e.rows, " rows");
       for (int64_t c = 0; c < width; ++c) {
         o[ci[k] * width + c] += vp[k * width + c];
         o[ni[k] * width + c] += sign * vp[k * width + c];
       }
+    }
   });
   return out;
 }
@@ -225,9 +229,6 @@ at::Tensor scatter_edge_ends(const at::Tensor& v, const at::Tensor& centre, cons
                              int64_t sign) {
   TORCH_CHECK(v.dim() == 2 && centre.size(0) == v.size(0) && neighbour.size(0) == v.size(0),
               "scatter_edge_ends: one centre and one neighbour per row of values");
-  for (const at::Tensor* index : {&centre, &neighbour})
-    TORCH_CHECK(index->numel() == 0 || (index->min().item<int64_t>() >= 0 && index->max().item<int64_t>() < rows),
-                "scatter_edge_ends: an edge end outside the ", rows, " rows");
   if (!v.device().is_cpu()) {
     const at::Tensor out = at::zeros({rows, v.size(1)}, v.options()).index_add(0, centre, v);
     return out.index_add(0, neighbour, sign == 1 ? v : -v);

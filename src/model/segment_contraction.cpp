@@ -1,7 +1,5 @@
 #include "model/segment_contraction.hpp"
 
-#include <cstring>
-
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -202,7 +200,7 @@ at::Tensor small_bmm_generated(const at::Tensor& a_in, const at::Tensor& b_in) {
 
 at::Tensor small_bmm_kernel(const at::Tensor& a, const at::Tensor& b_in) {
   if (a.numel() == 0 || b_in.numel() == 0) return at::zeros({a.size(0), a.size(1), b_in.size(2)}, a.options());
-  if (std::strcmp(block_gemm_backend(), "libxsmm") == 0) return small_bmm_generated(a, b_in);
+  if (block_gemm_backend() == GemmBackend::kLibxsmm) return small_bmm_generated(a, b_in);
   // The inner loop runs along b's rows: a strided b (a transposed operand in the derivatives) is
   // copied first, which is cheaper than a loop that cannot use vector loads.
   const at::Tensor b = b_in.stride(2) == 1 ? b_in : b_in.contiguous();

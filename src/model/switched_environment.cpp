@@ -29,30 +29,38 @@ at::Tensor reference_normalised(const at::Tensor& edge_vec, const at::Tensor& ed
          std.index_select(0, stat_row);
 }
 
-// s(r) = w(u(r)) / (r + protection) and q(r) = s / r with their first and second derivatives.
-template <typename T>
+// s(r) = w(u(r)) / (r + protection) and q(r) = s / r with their first and second derivatives,
+// for a number (the loops) or a column of them (the operator form of the third derivatives).
+template <typename V>
 struct Radial {
-  T r, s, ds, d2s, q, dq, d2q;
+  V r, s, ds, d2s, q, dq, d2q;
 };
-template <typename T>
-Radial<T> radial(T r, const SwitchedEnvironment& env) {
-  const T width = static_cast<T>(env.rcut - env.rcut_smth);
-  T u = (r - static_cast<T>(env.rcut_smth)) / width;
-  u = u < T(0) ? T(0) : (u > T(1) ? T(1) : u);
-  // w = -6u^5 + 15u^4 - 10u^3 + 1; dw/du = -30 u^2 (u - 1)^2 and d2w/du2 = -60 u (2u - 1)(u - 1) vanish
-  // at both ends, so the clamp needs no case of its own.
-  const T w = u * u * u * (u * (T(-6) * u + T(15)) - T(10)) + T(1);
-  const T dw = T(-30) * u * u * (u - T(1)) * (u - T(1)) / width;
-  const T d2w = T(-60) * u * (T(2) * u - T(1)) * (u - T(1)) / (width * width);
-  const T d = r + static_cast<T>(env.protection);
-  Radial<T> o;
+template <typename V>
+V clamp01(const V& u) {
+  return u < V(0) ? V(0) : (u > V(1) ? V(1) : u);
+}
+template <>
+at::Tensor clamp01(const at::Tensor& u) {
+  return at::clamp(u, 0.0, 1.0);
+}
+template <typename V>
+Radial<V> radial(const V& r, const SwitchedEnvironment& env) {
+  const double width = env.rcut - env.rcut_smth;
+  const V u = clamp01<V>((r - env.rcut_smth) / width);
+  // w = -6u^5 + 15u^4 - 10u^3 + 1; dw/du = -30 u^2 (u - 1)^2 and d2w/du2 = -60 u (2u - 1)(u - 1)
+  // vanish at both ends, so the clamp needs no case of its own.
+  const V w = u * u * u * (u * (-6.0 * u + 15.0) - 10.0) + 1.0;
+  const V dw = -30.0 * u * u * (u - 1.0) * (u - 1.0) / width;
+  const V d2w = -60.0 * u * (2.0 * u - 1.0) * (u - 1.0) / (width * width);
+  const V d = r + env.protection;
+  Radial<V> o;
   o.r = r;
   o.s = w / d;
   o.ds = dw / d - w / (d * d);
-  o.d2s = d2w / d - T(2) * dw / (d * d) + T(2) * w / (d * d * d);
+  o.d2s = d2w / d - 2.0 * dw / (d * d) + 2.0 * w / (d * d * d);
   o.q = o.s / r;
   o.dq = (o.ds - o.q) / r;
-  o.d2q = (o.d2s - T(2) * o.dq) / r;
+  o.d2q = (o.d2s - 2.0 * o.dq) / r;
   return o;
 }
 
@@ -89,18 +97,31 @@ at::Tensor forward_kernel(const at::Tensor& xs_in, const Rows& rows) {
   return out;
 }
 
+// Adds per-row vectors (n, 3) onto their edges' rows of a zero (ne, 3) tensor: one thread, as
+// two rows may share an edge (they do not in se_e2_a, but nothing here needs it).
+at::Tensor add_onto_edges(const at::Tensor& per_row, const at::Tensor& like, const Rows& rows) {
+  at::Tensor out = at::zeros_like(like);
+  AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "add_onto_edges", [&] {
+    const scalar_t* p = per_row.data_ptr<scalar_t>();
+    const int64_t* edge = rows.edges.data_ptr<int64_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    for (int64_t k = 0; k < per_row.size(0); ++k)
+      for (int i = 0; i < 3; ++i) o[3 * edge[k] + i] += p[3 * k + i];
+  });
+  return out;
+}
+
 // The force pass: g (ne, 3), g[edge[k]] += J_k^T (v[k] / std): alpha x + q a with a = v / std,
 // alpha = (a0 s' + q' (a . x)) / r.
 at::Tensor backward_kernel(const at::Tensor& xs_in, const at::Tensor& v_in, const Rows& rows) {
   const at::Tensor xs = xs_in.contiguous(), v = v_in.contiguous();
   const int64_t n = rows.edges.size(0);
-  at::Tensor out = at::zeros_like(xs);
+  at::Tensor per_row = at::empty({n, 3}, xs.options());
   AT_DISPATCH_FLOATING_TYPES(xs.scalar_type(), "normalised_environment_backward", [&] {
     const scalar_t *x = xs.data_ptr<scalar_t>(), *vp = v.data_ptr<scalar_t>(), *sd = rows.std.data_ptr<scalar_t>();
     const int64_t *edge = rows.edges.data_ptr<int64_t>(), *stat = rows.stat_row.data_ptr<int64_t>();
-    scalar_t* o = out.data_ptr<scalar_t>();
-    // One thread: two rows may share an edge (they do not in se_e2_a, but nothing here needs it).
-    for (int64_t k = 0; k < n; ++k) {
+    scalar_t* o = per_row.data_ptr<scalar_t>();
+    for_rows(n, [&](int64_t k) {
       const scalar_t* xe = x + 3 * edge[k];
       const auto rad = radial<scalar_t>(std::sqrt(xe[0] * xe[0] + xe[1] * xe[1] + xe[2] * xe[2]), rows.env);
       const scalar_t* d = sd + 4 * stat[k];
@@ -108,11 +129,10 @@ at::Tensor backward_kernel(const at::Tensor& xs_in, const at::Tensor& v_in, cons
       const scalar_t a[3] = {vp[4 * k + 1] / d[1], vp[4 * k + 2] / d[2], vp[4 * k + 3] / d[3]};
       const scalar_t ax = a[0] * xe[0] + a[1] * xe[1] + a[2] * xe[2];
       const scalar_t alpha = (a0 * rad.ds + rad.dq * ax) / rad.r;
-      scalar_t* oe = o + 3 * edge[k];
-      for (int i = 0; i < 3; ++i) oe[i] += alpha * xe[i] + rad.q * a[i];
-    }
+      for (int i = 0; i < 3; ++i) o[3 * k + i] = alpha * xe[i] + rad.q * a[i];
+    });
   });
-  return out;
+  return add_onto_edges(per_row, xs, rows);
 }
 
 // The training backward through the force pass, for the upstream w (ne, 3) of its output:
@@ -121,15 +141,15 @@ std::pair<at::Tensor, at::Tensor> second_kernel(const at::Tensor& xs_in, const a
                                                 const at::Tensor& w_in, const Rows& rows, bool want_x, bool want_v) {
   const at::Tensor xs = xs_in.contiguous(), v = v_in.contiguous(), w = w_in.contiguous();
   const int64_t n = rows.edges.size(0);
-  at::Tensor gx = want_x ? at::zeros_like(xs) : at::Tensor();
+  at::Tensor gx_rows = want_x ? at::empty({n, 3}, xs.options()) : at::Tensor();
   at::Tensor gv = want_v ? at::empty({n, 4}, xs.options()) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(xs.scalar_type(), "normalised_environment_second", [&] {
     const scalar_t *x = xs.data_ptr<scalar_t>(), *vp = v.data_ptr<scalar_t>(), *wp = w.data_ptr<scalar_t>(),
                    *sd = rows.std.data_ptr<scalar_t>();
     const int64_t *edge = rows.edges.data_ptr<int64_t>(), *stat = rows.stat_row.data_ptr<int64_t>();
-    scalar_t* ox = want_x ? gx.data_ptr<scalar_t>() : nullptr;
+    scalar_t* ox = want_x ? gx_rows.data_ptr<scalar_t>() : nullptr;
     scalar_t* ov = want_v ? gv.data_ptr<scalar_t>() : nullptr;
-    for (int64_t k = 0; k < n; ++k) {  // one thread, as in the force pass
+    for_rows(n, [&](int64_t k) {
       const scalar_t* xe = x + 3 * edge[k];
       const scalar_t* we = wp + 3 * edge[k];
       const auto rad = radial<scalar_t>(std::sqrt(xe[0] * xe[0] + xe[1] * xe[1] + xe[2] * xe[2]), rows.env);
@@ -151,30 +171,20 @@ std::pair<at::Tensor, at::Tensor> second_kernel(const at::Tensor& xs_in, const a
         const scalar_t dB = rad.d2q / r - rad.dq / (r * r);
         const scalar_t along_x = (dA + dB * ax) * xw / r + rad.dq * aw / r;
         const scalar_t B = rad.dq / r;
-        scalar_t* oe = ox + 3 * edge[k];
-        for (int j = 0; j < 3; ++j) oe[j] += xe[j] * along_x + alpha * we[j] + B * xw * a[j];
+        for (int j = 0; j < 3; ++j) ox[3 * k + j] = xe[j] * along_x + alpha * we[j] + B * xw * a[j];
       }
-    }
+    });
   });
-  return {gx, gv};
+  return {want_x ? add_onto_edges(gx_rows, xs, rows) : at::Tensor(), gv};
 }
 
 // second_kernel's formulas written with libtorch operators on (x, v, w), so that libtorch
 // differentiates them further (the derivatives of order three and up).
 std::pair<at::Tensor, at::Tensor> second_formula(const at::Tensor& xs, const at::Tensor& v, const at::Tensor& ws,
                                                  const Rows& rows) {
-  const SwitchedEnvironment& e = rows.env;
   const at::Tensor x = xs.index_select(0, rows.edges), w = ws.index_select(0, rows.edges);
   const at::Tensor sd = rows.std.index_select(0, rows.stat_row);
-  const at::Tensor r = at::sqrt((x * x).sum(1, true));
-  const double width = e.rcut - e.rcut_smth;
-  const at::Tensor u = at::clamp((r - e.rcut_smth) / width, 0.0, 1.0);
-  const at::Tensor sw = u * u * u * (u * (-6.0 * u + 15.0) - 10.0) + 1.0;
-  const at::Tensor dsw = -30.0 * u * u * (u - 1.0) * (u - 1.0) / width;
-  const at::Tensor d2sw = -60.0 * u * (2.0 * u - 1.0) * (u - 1.0) / (width * width);
-  const at::Tensor d = r + e.protection;
-  const at::Tensor s = sw / d, ds = dsw / d - sw / (d * d), d2s = d2sw / d - 2.0 * dsw / (d * d) + 2.0 * sw / (d * d * d);
-  const at::Tensor q = s / r, dq = (ds - q) / r, d2q = (d2s - 2.0 * dq) / r;
+  const auto [r, s, ds, d2s, q, dq, d2q] = radial<at::Tensor>(at::sqrt((x * x).sum(1, true)), rows.env);
   const at::Tensor xw = (x * w).sum(1, true);
   const at::Tensor gv = at::cat({ds * xw / r, dq * xw * x / r + q * w}, 1) / sd;
   const at::Tensor a = v / sd, a0 = a.narrow(1, 0, 1), av = a.narrow(1, 1, 3);
