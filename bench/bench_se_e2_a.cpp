@@ -43,6 +43,7 @@
 #include "model/energy_model.hpp"
 #include "model/registry.hpp"
 #include "train/adam.hpp"
+#include "train/backward.hpp"
 #include "train/energy_loss.hpp"
 
 namespace {
@@ -184,32 +185,43 @@ struct Timing {
   }
 };
 
-// Operators of the timed runs with their input shapes, longest total time first (inclusive of the
-// operators they call): which tensor sizes an optimisation should target.
+// Operators of the timed runs with their input shapes, longest own time first (inclusive time
+// minus that of the operators they call; the inclusive time beside it): which tensor sizes an
+// optimisation should target.
 void print_op_table(const torch::autograd::profiler::thread_event_lists& threads, int64_t rows) {
   using torch::autograd::profiler::EventKind;
   using torch::autograd::profiler::LegacyEvent;
-  std::map<std::string, std::pair<double, int64_t>> total;  // milliseconds, calls
+  struct Row {
+    double self_ms = 0, total_ms = 0;
+    int64_t calls = 0;
+  };
+  std::map<std::string, Row> table;
   for (const auto& events : threads) {
-    std::vector<const LegacyEvent*> open;
+    std::vector<std::pair<const LegacyEvent*, double>> open;  // event, its children's time (ms)
     for (const auto& e : events) {
       if (e.kind() == EventKind::PushRange) {
-        open.push_back(&e);
+        open.push_back({&e, 0.0});
       } else if (e.kind() == EventKind::PopRange && !open.empty()) {
-        const LegacyEvent* begin = open.back();
+        const auto [begin, children_ms] = open.back();
         open.pop_back();
+        const double ms = begin->cpuElapsedUs(e) / 1e3;
+        if (!open.empty()) open.back().second += ms;
         std::string key = begin->name();
         for (const auto& shape : begin->shapes()) key += fmt::format(" [{}]", fmt::join(shape, ","));
-        total[key].first += begin->cpuElapsedUs(e) / 1e3;
-        total[key].second += 1;
+        Row& row = table[key];
+        row.self_ms += ms - children_ms;
+        row.total_ms += ms;
+        row.calls += 1;
       }
     }
   }
   std::vector<std::pair<double, std::string>> sorted;
-  for (const auto& [key, value] : total) sorted.push_back({value.first, fmt::format("{} x{}", key, value.second)});
+  for (const auto& [key, row] : table)
+    sorted.push_back({row.self_ms, fmt::format("{:9.1f} ms self {:9.1f} ms total  {} x{}", row.self_ms, row.total_ms,
+                                               key, row.calls)});
   std::sort(sorted.rbegin(), sorted.rend());
   for (std::size_t k = 0; k < std::min<std::size_t>(static_cast<std::size_t>(rows), sorted.size()); ++k)
-    std::cerr << fmt::format("{:9.1f} ms  {}\n", sorted[k].first, sorted[k].second);
+    std::cerr << sorted[k].second << "\n";
 }
 
 // Runs `body(i)` warmup times untimed, then steps times timed; i counts all calls. With
@@ -405,7 +417,7 @@ int main(int argc, char** argv) {
       const model::Prediction prediction = model.evaluate(model.prepare(system, frames), true);
       const train::LossValue value =
           loss(prediction, train::make_labels(system, frames, model.dtype()), system.natoms(), lr);
-      value.loss.backward();
+      train::backward_to_parameters(value.loss, model.parameters());
       adam.step(lr);
     });
     report(o, "train", t, rss, system.natoms(), edges, model.parameters().parameter_count(), forward_macs);

@@ -72,7 +72,13 @@ struct DenseMM : torch::autograd::Function<DenseMM> {
     const at::Tensor& g = grad[0];
     at::Tensor ga, gb;
     if (ctx->needs_input_grad(0)) ga = DenseMM::apply(g, saved[1].t());
-    if (ctx->needs_input_grad(1)) gb = DenseMM::apply(saved[0].t(), g);
+    if (ctx->needs_input_grad(1)) {
+      // In b's own layout: b is a weight's transpose in the derivatives, and a gradient laid out
+      // otherwise is copied once more when it reaches the weight.
+      const at::Tensor& b = saved[1];
+      const auto layout = gemm_operand(b.size(0), b.size(1), b.stride(0), b.stride(1));
+      gb = layout && layout->transposed ? DenseMM::apply(g.t(), saved[0]).t() : DenseMM::apply(saved[0].t(), g);
+    }
     return {ga, gb};
   }
 };

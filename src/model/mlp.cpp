@@ -5,6 +5,7 @@
 #include "core/error.hpp"
 #include "model/dense_mm.hpp"
 #include "model/linear.hpp"
+#include "model/tanh_layer.hpp"
 
 namespace atomforge::model {
 
@@ -57,6 +58,10 @@ Mlp::Mlp(int64_t in_dim, const std::vector<int64_t>& widths, bool resnet_dt, con
 at::Tensor Mlp::forward(const at::Tensor& x) const {
   at::Tensor h = x;
   for (const auto& layer : layers_) {
+    if (layer.activate && activation_ == act_tanh) {
+      h = tanh_layer(dense_mm(h, layer.matrix), layer.bias, layer.idt, h);
+      continue;
+    }
     at::Tensor y = dense_addmm(layer.bias, h, layer.matrix);
     if (!layer.activate) {
       h = y;

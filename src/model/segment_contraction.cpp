@@ -109,7 +109,9 @@ Segments saved_segments(AutogradContext* ctx) {
   return {ctx->saved_data["start"].toTensor(), ctx->saved_data["centre"].toTensor()};
 }
 
-// The three functions below are each other's derivatives.
+// The three functions below are each other's derivatives. Each pass is a sweep over (neighbours x
+// width) rows in memory: a gradient nobody asked for (the environment's, when training asks for
+// the parameters' only) is not computed.
 struct Contract : torch::autograd::Function<Contract> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& env, const at::Tensor& g, const Segments& s);
   static variable_list backward(AutogradContext* ctx, variable_list grad);
@@ -131,7 +133,8 @@ at::Tensor Contract::forward(AutogradContext* ctx, const at::Tensor& env, const 
 variable_list Contract::backward(AutogradContext* ctx, variable_list grad) {
   const auto saved = ctx->get_saved_variables();
   const Segments s = saved_segments(ctx);
-  return {RowDot::apply(grad[0], saved[1], s), RowExpand::apply(saved[0], grad[0], s), at::Tensor()};
+  return {ctx->needs_input_grad(0) ? RowDot::apply(grad[0], saved[1], s) : at::Tensor(),
+          ctx->needs_input_grad(1) ? RowExpand::apply(saved[0], grad[0], s) : at::Tensor(), at::Tensor()};
 }
 
 at::Tensor RowDot::forward(AutogradContext* ctx, const at::Tensor& t, const at::Tensor& g, const Segments& s) {
@@ -142,7 +145,8 @@ at::Tensor RowDot::forward(AutogradContext* ctx, const at::Tensor& t, const at::
 variable_list RowDot::backward(AutogradContext* ctx, variable_list grad) {
   const auto saved = ctx->get_saved_variables();
   const Segments s = saved_segments(ctx);
-  return {Contract::apply(grad[0], saved[1], s), RowExpand::apply(grad[0], saved[0], s), at::Tensor()};
+  return {ctx->needs_input_grad(0) ? Contract::apply(grad[0], saved[1], s) : at::Tensor(),
+          ctx->needs_input_grad(1) ? RowExpand::apply(grad[0], saved[0], s) : at::Tensor(), at::Tensor()};
 }
 
 at::Tensor RowExpand::forward(AutogradContext* ctx, const at::Tensor& env, const at::Tensor& t, const Segments& s) {
@@ -153,7 +157,8 @@ at::Tensor RowExpand::forward(AutogradContext* ctx, const at::Tensor& env, const
 variable_list RowExpand::backward(AutogradContext* ctx, variable_list grad) {
   const auto saved = ctx->get_saved_variables();
   const Segments s = saved_segments(ctx);
-  return {RowDot::apply(saved[1], grad[0], s), Contract::apply(saved[0], grad[0], s), at::Tensor()};
+  return {ctx->needs_input_grad(0) ? RowDot::apply(saved[1], grad[0], s) : at::Tensor(),
+          ctx->needs_input_grad(1) ? Contract::apply(saved[0], grad[0], s) : at::Tensor(), at::Tensor()};
 }
 
 // out[p] = a[p] . b[p] for p in begin .. end - 1: a strided, b's rows contiguous, out contiguous.
@@ -224,7 +229,8 @@ struct SmallBmm : torch::autograd::Function<SmallBmm> {
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     const auto saved = ctx->get_saved_variables();
-    return {SmallBmm::apply(grad[0], saved[1].transpose(1, 2)), SmallBmm::apply(saved[0].transpose(1, 2), grad[0])};
+    return {ctx->needs_input_grad(0) ? SmallBmm::apply(grad[0], saved[1].transpose(1, 2)) : at::Tensor(),
+            ctx->needs_input_grad(1) ? SmallBmm::apply(saved[0].transpose(1, 2), grad[0]) : at::Tensor()};
   }
 };
 

@@ -15,7 +15,7 @@ namespace {
 // One pass over a parameter's elements instead of eight libtorch operators (each a pass over
 // the whole tensor): the same arithmetic, in the same order, as the operator form below.
 template <typename T>
-ATOMFORGE_VECTOR_CLONES void adam_elements(T* p, const T* g, T* m, T* v, int64_t n, double beta1, double beta2,
+ATOMFORGE_VECTOR_CLONES void adam_elements(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, int64_t n, double beta1, double beta2,
                                            double sqrt_bias2, double eps, double step) {
   const T b1 = T(beta1), c1 = T(1.0 - beta1), b2 = T(beta2), c2 = T(1.0 - beta2);
   const T root = T(sqrt_bias2), e = T(eps), s = T(step);

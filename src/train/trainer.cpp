@@ -17,6 +17,7 @@
 #include "core/error.hpp"
 #include "core/logging.hpp"
 #include "core/tensor_file.hpp"
+#include "train/backward.hpp"
 #include "train/checkpoint.hpp"
 #include "train/data_config.hpp"
 #include "train/gradient_sync.hpp"
@@ -475,13 +476,13 @@ void Trainer::run() {
         const at::Tensor weighted = tasks_[k].spec.weight * share_of(k);
         total = total.defined() ? total + weighted : weighted;
       }
-      total.backward();
+      backward_to_parameters(total, model_->parameters());
     } else {
       std::vector<double> weights;
       for (const auto& task : tasks_) weights.push_back(task.spec.weight);
       const auto k = static_cast<std::size_t>(draw_task(seed_, step, weights));
       trained[k] = train_loss(tasks_[k], lr, true);
-      share_of(k).backward();
+      backward_to_parameters(share_of(k), model_->parameters());
     }
     sum_gradients(trunk_parameters_, *comm_, bucket_bytes);
     sum_gradients(head_parameters_, *group_comm_, bucket_bytes);
