@@ -242,20 +242,28 @@ ATOMFORGE_VECTOR_CLONES bool residual_rows(const Layer& layer, int64_t c, const 
 // its pre-activations, and zeros standing for a gradient that did not come.
 template <typename T>
 struct Scratch {
-  std::vector<T> g[2], gzu, zeros;
+  std::vector<T> g[2], gzu, g_sum, zeros;
   explicit Scratch(int64_t widest) {
     for (auto* v : {&g[0], &g[1], &gzu}) v->resize(static_cast<std::size_t>(2 * kBlock * widest));
+    g_sum.resize(static_cast<std::size_t>(kBlock * widest));
     zeros.assign(static_cast<std::size_t>(kBlock * widest), T(0));
   }
 };
 
 template <typename T>
 void backward_block(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const Activations& saved,
-                    const std::vector<at::Tensor>& transposed, const at::Tensor& grad_g, const at::Tensor& grad_slope,
+                    const std::vector<at::Tensor>& transposed, const at::Tensor& grad_g,
+                    const at::Tensor& grad_shared, const at::Tensor& grad_slope,
                     at::Tensor* grad_x, bool want_params,
                     Accumulators& acc, Scratch<T>& scratch, int64_t r0, int64_t c) {
   const int64_t last = layers.back().out;
   const T* gh = grad_g.defined() ? grad_g.data_ptr<T>() + r0 * last : scratch.zeros.data();
+  if (grad_shared.defined()) {  // the two gradients of the values, added in the cache
+    const T* other = grad_shared.data_ptr<T>() + r0 * last;
+    T* sum = scratch.g_sum.data();
+    for (int64_t i = 0; i < c * last; ++i) sum[i] = gh[i] + other[i];
+    gh = sum;
+  }
   const T* gt = grad_slope.defined() ? grad_slope.data_ptr<T>() + r0 * last : scratch.zeros.data();
   int next = 0;
   for (int64_t l = static_cast<int64_t>(layers.size()) - 1; l >= 0; --l) {
@@ -344,6 +352,13 @@ struct RowDotFn : torch::autograd::Function<RowDotFn> {
 
 at::Tensor row_dot(const at::Tensor& a, const at::Tensor& b) { return RowDotFn::apply(a, b); }
 
+at::Tensor sum_defined(const at::Tensor& a, const at::Tensor& b) {
+  if (!a.defined()) return b;
+  if (!b.defined()) return a;
+  return a + b;
+}
+
+// Outputs: the values G, the slope dG/dx, and G again as a separate tensor sharing G's storage.
 struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, at::TensorList params,
                                const std::vector<int64_t>& widths, const std::vector<int64_t>& idt) {
@@ -366,7 +381,10 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
         ctx->saved_data["x" + std::to_string(l)] = saved.x[l];
         ctx->saved_data["y" + std::to_string(l)] = saved.y[l];
       }
-    return {g, slope};
+    // The values again as a separate tensor (same storage): see scalar_embedding_shared.
+    at::Tensor shared = at::empty({0}, g.options());
+    shared.set_(g);
+    return {g, slope, shared};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
@@ -379,6 +397,7 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
     const auto layers = layout_of(widths, idt);
     const at::Tensor& grad_g = grad[0];
     const at::Tensor& grad_slope = grad[1];
+    const at::Tensor& grad_shared = grad[2];  // summed with grad_g
     std::vector<bool> wanted(1 + params.size());
     bool want_params = false;
     for (std::size_t k = 0; k < wanted.size(); ++k) {
@@ -386,10 +405,10 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
       if (k > 0) want_params = want_params || wanted[k];
     }
     variable_list out(1 + params.size() + 2);
-    if (!grad_g.defined() && !grad_slope.defined()) return out;
+    if (!grad_g.defined() && !grad_slope.defined() && !grad_shared.defined()) return out;
 
     if (!grad_slope.defined() && !want_params) {  // the force pass: dG/dx is the slope
-      if (wanted[0]) out[0] = row_dot(grad_g, slope);
+      if (wanted[0]) out[0] = row_dot(sum_defined(grad_g, grad_shared), slope);
       return out;
     }
 
@@ -398,9 +417,10 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
       for (std::size_t k = 0; k < wanted.size(); ++k)
         if (wanted[k]) inputs.push_back(k == 0 ? x : params[k - 1]);
       const auto [g_ref, slope_ref] = reference_layers(layers, params, x);
+      const at::Tensor g_total = sum_defined(grad_g, grad_shared);
       const auto grads = torch::autograd::grad(
           {g_ref, slope_ref}, inputs,
-          {grad_g.defined() ? grad_g : at::zeros_like(g_ref), grad_slope.defined() ? grad_slope : at::zeros_like(slope_ref)},
+          {g_total.defined() ? g_total : at::zeros_like(g_ref), grad_slope.defined() ? grad_slope : at::zeros_like(slope_ref)},
           /*retain_graph=*/true, /*create_graph=*/true, /*allow_unused=*/true);
       std::size_t next = 0;
       for (std::size_t k = 0; k < wanted.size(); ++k)
@@ -423,6 +443,7 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
       saved = run_forward(layers, p, x, g, slope_again, true);
     }
     const at::Tensor gg = grad_g.defined() ? grad_g.contiguous() : grad_g;
+    const at::Tensor gsh = grad_shared.defined() ? grad_shared.contiguous() : grad_shared;
     const at::Tensor gs = grad_slope.defined() ? grad_slope.contiguous() : grad_slope;
     const int64_t n = x.size(0), blocks = (n + kBlock - 1) / kBlock;
     const int64_t slots = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), blocks));
@@ -446,7 +467,7 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
         Scratch<scalar_t> scratch(widest);
         for (int64_t blk = first; blk < end; ++blk) {
           const int64_t r0 = blk * kBlock;
-          backward_block<scalar_t>(layers, p, saved, transposed, gg, gs, wanted[0] ? &grad_x : nullptr, want_params,
+          backward_block<scalar_t>(layers, p, saved, transposed, gg, gsh, gs, wanted[0] ? &grad_x : nullptr, want_params,
                                    acc[static_cast<std::size_t>(slot)], scratch, r0, std::min(kBlock, n - r0));
         }
       });
@@ -504,6 +525,16 @@ at::Tensor scalar_embedding(const Mlp& net, const at::Tensor& x) {
   if (!scalar_embedding_fusable(net, x)) return net.forward(x);
   const NetParams p = net_params(net);
   return ScalarEmbeddingFn::apply(x, at::TensorList(p.params), p.widths, p.idt)[0];
+}
+
+std::pair<at::Tensor, at::Tensor> scalar_embedding_shared(const Mlp& net, const at::Tensor& x) {
+  if (!scalar_embedding_fusable(net, x)) {
+    const at::Tensor g = net.forward(x);
+    return {g, g};
+  }
+  const NetParams p = net_params(net);
+  const auto out = ScalarEmbeddingFn::apply(x, at::TensorList(p.params), p.widths, p.idt);
+  return {out[0], out[2]};
 }
 
 std::pair<at::Tensor, at::Tensor> scalar_embedding_reference(const Mlp& net, const at::Tensor& x) {

@@ -22,6 +22,12 @@ bool scalar_embedding_fusable(const Mlp& net, const at::Tensor& x);
 // through libtorch operators.
 at::Tensor scalar_embedding(const Mlp& net, const at::Tensor& x);
 
+// net(x) twice: the second a separate tensor with the same values and storage, for a second
+// consumer (the contraction's derivative along the environment). The training gradients reaching
+// the two are added block by block in the net's backward, in cache, instead of by libtorch's
+// engine in a pass over (n x width) of their own.
+std::pair<at::Tensor, at::Tensor> scalar_embedding_shared(const Mlp& net, const at::Tensor& x);
+
 // While one lives on this thread, fused nets evaluated here keep no activations for parameter
 // gradients: forces need only the slope (inference, molecular dynamics). A parameter gradient
 // asked for later is still exact: the net runs again.

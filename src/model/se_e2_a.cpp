@@ -148,7 +148,8 @@ at::Tensor SeE2A::forward(const ModelInput& input) const {
     const Segments& rows = slots.by_net[n];
     if (rows.rows() == 0) continue;
     const at::Tensor env_n = env.narrow(0, slots.begin[n], rows.rows());
-    t_matrix = t_matrix + contract_segments(env_n, scalar_embedding(embeddings_[n], env_n.narrow(1, 0, 1)), rows);
+    const auto [g, g_for_env] = scalar_embedding_shared(embeddings_[n], env_n.narrow(1, 0, 1));
+    t_matrix = t_matrix + contract_segments(env_n, g, g_for_env, rows);
   }
 
   // Padding: row -davg/dstd and its embedding, per (centre type, slot).
