@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "model/scalar_embedding.hpp"
+#include "model/dense_mm.hpp"
 #include "model/segment_contraction.hpp"
 #include "model/switched_environment.hpp"
 
@@ -164,7 +165,7 @@ at::Tensor SeE2A::forward(const ModelInput& input) const {
         pad_table.push_back(
             (rows.unsqueeze(2) * net.forward(rows.narrow(1, 0, 1)).unsqueeze(1)).view({sel_[tj], 4 * m1}));
       }
-    t_matrix = t_matrix + at::mm(slots.padding_by_type.to(env.scalar_type()), at::cat(pad_table)).view({natoms, 4, m1});
+    t_matrix = t_matrix + dense_mm(slots.padding_by_type.to(env.scalar_type()), at::cat(pad_table)).view({natoms, 4, m1});
   }
 
   t_matrix = t_matrix / static_cast<double>(nnei);
