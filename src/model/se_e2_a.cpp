@@ -4,8 +4,8 @@
 #include <numeric>
 
 #include "core/error.hpp"
-#include "model/scalar_embedding.hpp"
 #include "model/dense_mm.hpp"
+#include "model/scalar_embedding.hpp"
 #include "model/segment_contraction.hpp"
 #include "model/switched_environment.hpp"
 
