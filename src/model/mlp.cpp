@@ -62,20 +62,8 @@ at::Tensor Mlp::forward(const at::Tensor& x) const {
       h = tanh_layer(dense_mm(h, layer.matrix), layer.bias, layer.idt, h);
       continue;
     }
-    at::Tensor y = dense_addmm(layer.bias, h, layer.matrix);
-    if (!layer.activate) {
-      h = y;
-      continue;
-    }
-    y = activation_(y);
-    if (layer.idt.defined()) y = y * layer.idt;
-    const int64_t in = layer.matrix.size(0), out = layer.matrix.size(1);
-    if (out == in) {
-      y = y + h;
-    } else if (out == 2 * in) {  // y + [h, h] without materialising [h, h]
-      y = (y.view({-1, 2, in}) + h.unsqueeze(1)).view(y.sizes());
-    }
-    h = y;
+    const at::Tensor y = dense_addmm(layer.bias, h, layer.matrix);
+    h = layer.activate ? timestep_and_residual(activation_(y), layer.idt, h) : y;
   }
   return h;
 }

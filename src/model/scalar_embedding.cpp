@@ -9,6 +9,7 @@
 #include "model/blas_threads.hpp"
 #include "model/block_gemm.hpp"
 #include "model/fast_tanh.hpp"
+#include "model/parallel_parts.hpp"
 
 namespace atomforge::model {
 
@@ -292,15 +293,6 @@ void backward_block(const std::vector<Layer>& layers, const std::vector<LayerPar
   }
 }
 
-// Runs fn(slot, first block, end block) for each worker slot, the blocks split evenly: the
-// split, and so each slot's sums, depend on the thread count only.
-template <typename F>
-void for_each_slot(int64_t blocks, int64_t slots, const F& fn) {
-  at::parallel_for(0, slots, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t s = begin; s < end; ++s) fn(s, blocks * s / slots, blocks * (s + 1) / slots);
-  });
-}
-
 // out[r] = a[r] . b[r] and its derivative (v a, v b) in one pass each, for (n, m) rows: the force
 // pass's product of the embedding's gradient with its slope, and the training backward through
 // it (libtorch's form, a product, a sum, and two broadcasting products, is four passes).
@@ -461,7 +453,7 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
     std::vector<at::Tensor> transposed;
     for (const auto& layer : p) transposed.push_back(layer.matrix.t().contiguous());
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scalar_embedding_backward", [&] {
-      for_each_slot(blocks, slots, [&](int64_t slot, int64_t first, int64_t end) {
+      for_each_part(blocks, slots, [&](int64_t slot, int64_t first, int64_t end) {
         one_blas_thread_in_this_worker();
         const at::NoGradGuard no_grad;  // grad mode is per thread: off in the caller only
         Scratch<scalar_t> scratch(widest);

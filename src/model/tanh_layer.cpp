@@ -9,6 +9,7 @@
 
 #include "core/vector_clones.hpp"
 #include "model/fast_tanh.hpp"
+#include "model/parallel_parts.hpp"
 
 namespace atomforge::model {
 
@@ -22,16 +23,10 @@ constexpr int64_t kTaskElements = 1 << 13;
 
 int64_t residual_copies(int64_t in, int64_t out) { return out == in ? 1 : out == 2 * in ? 2 : 0; }
 
-// Runs fn(first row, end row, slot) over `slots` even parts of n rows. The parts depend on n and
-// the thread count only, so column sums added part by part in slot order are reproducible.
-template <typename F>
-int64_t for_row_parts(int64_t n, int64_t out, const F& fn) {
+// Parts of n rows for the row loops, at least kTaskElements elements each, at most one per thread.
+int64_t row_parts(int64_t n, int64_t out) {
   const int64_t grain = std::max<int64_t>(1, kTaskElements / std::max<int64_t>(1, out));
-  const int64_t slots = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), (n + grain - 1) / grain));
-  at::parallel_for(0, slots, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t s = begin; s < end; ++s) fn(n * s / slots, n * (s + 1) / slots, s);
-  });
-  return slots;
+  return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), (n + grain - 1) / grain));
 }
 
 // Column sums of per-part rows (slots, out), in part order.
@@ -144,10 +139,10 @@ struct TanhLayerGradFn : torch::autograd::Function<TanhLayerGradFn> {
     at::Tensor gz = at::empty_like(gy), gbias = at::empty({out}, gy.options()), gidt = at::empty({out}, gy.options());
     AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "tanh_layer_first", [&] {
       using T = scalar_t;
-      const int64_t most = std::max<int64_t>(1, at::get_num_threads());
-      std::vector<T> parts_z(most * out), parts_ya(most * out);
+      const int64_t slots = row_parts(n, out);
+      std::vector<T> parts_z(slots * out), parts_ya(slots * out);
       const T* idt_p = has_idt(idt) ? idt.data_ptr<T>() : nullptr;
-      const int64_t slots = for_row_parts(n, out, [&](int64_t r0, int64_t r1, int64_t s) {
+      for_each_part(n, slots, [&](int64_t s, int64_t r0, int64_t r1) {
         first_rows(gy.data_ptr<T>(), a.data_ptr<T>(), idt_p, gz.data_ptr<T>(), &parts_z[s * out], &parts_ya[s * out], r0,
                    r1, out);
       });
@@ -181,9 +176,9 @@ struct TanhLayerGradFn : torch::autograd::Function<TanhLayerGradFn> {
       const T* ggb_p = b.defined() ? b.data_ptr<T>() : zeros.data();
       const T* ggi_p = i.defined() ? i.data_ptr<T>() : zeros.data();
       const T* idt_p = has_idt(idt) ? idt.data_ptr<T>() : nullptr;
-      const int64_t most = std::max<int64_t>(1, at::get_num_threads());
-      std::vector<T> parts_p(most * out), parts_i(most * out);
-      const int64_t slots = for_row_parts(n, out, [&](int64_t r0, int64_t r1, int64_t s) {
+      const int64_t slots = row_parts(n, out);
+      std::vector<T> parts_p(slots * out), parts_i(slots * out);
+      for_each_part(n, slots, [&](int64_t s, int64_t r0, int64_t r1) {
         second_rows(g.data_ptr<T>(), a.data_ptr<T>(), idt_p, zz_p, zz.defined() ? out : 0, ggb_p, ggi_p,
                     g_gy.data_ptr<T>(), g_p.data_ptr<T>(), &parts_p[s * out], &parts_i[s * out], r0, r1, out);
       });
@@ -204,7 +199,7 @@ struct TanhLayerFn : torch::autograd::Function<TanhLayerFn> {
     AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "tanh_layer", [&] {
       using T = scalar_t;
       const T* idt_p = has_idt(idt) ? idt.data_ptr<T>() : nullptr;
-      for_row_parts(n, out, [&](int64_t r0, int64_t r1, int64_t) {
+      for_each_part(n, row_parts(n, out), [&](int64_t, int64_t r0, int64_t r1) {
         forward_rows(p.data_ptr<T>(), bias.data_ptr<T>(), idt_p, x.data_ptr<T>(), a.data_ptr<T>(), y.data_ptr<T>(), r0,
                      r1, in, out);
       });
@@ -253,12 +248,15 @@ at::Tensor tanh_layer(const at::Tensor& product, const at::Tensor& bias, const a
 
 at::Tensor tanh_layer_reference(const at::Tensor& product, const at::Tensor& bias, const at::Tensor& idt,
                                 const at::Tensor& input) {
-  at::Tensor y = at::tanh(product + bias);
-  if (idt.defined()) y = y * idt;
+  return timestep_and_residual(at::tanh(product + bias), idt, input);
+}
+
+at::Tensor timestep_and_residual(const at::Tensor& activated, const at::Tensor& idt, const at::Tensor& input) {
+  const at::Tensor y = idt.defined() ? activated * idt : activated;
   const int64_t in = input.size(1);
   switch (residual_copies(in, y.size(1))) {
     case 1: return y + input;
-    case 2: return (y.view({-1, 2, in}) + input.unsqueeze(1)).view(y.sizes());
+    case 2: return (y.view({-1, 2, in}) + input.unsqueeze(1)).view(y.sizes());  // without materialising [x, x]
     default: return y;
   }
 }

@@ -23,4 +23,8 @@ at::Tensor tanh_layer(const at::Tensor& product, const at::Tensor& bias, const a
 at::Tensor tanh_layer_reference(const at::Tensor& product, const at::Tensor& bias, const at::Tensor& idt,
                                 const at::Tensor& input);
 
+// A hidden layer's tail for any activation: activated * idt (when defined) + residual(input),
+// the residual as in tanh_layer.
+at::Tensor timestep_and_residual(const at::Tensor& activated, const at::Tensor& idt, const at::Tensor& input);
+
 }  // namespace atomforge::model
