@@ -62,6 +62,7 @@ struct Options {
   std::string profile;  // when set, the timed runs of each mode are traced to PROFILE.MODE.json
   std::string model;    // a model section (input.json's "model") to time instead of the seed's se_e2_a
   int64_t op_table = 0;  // when > 0, print that many (operator, input shapes) rows by time to stderr
+  int64_t block_edges = model::EnergyModel::kInferenceBlockEdges;
 };
 
 [[noreturn]] void usage(int code) {
@@ -75,7 +76,8 @@ struct Options {
                "                     [--model FILE]      (a model section as in input.json, e.g. bench/models/*.json;\n"
                "                                          default: the seed's se_e2_a water model)\n"
                "                     [--op-table N]      (the N (operator, input shapes) pairs that took longest in the\n"
-               "                                          timed runs, inclusive of nested operators, on stderr)\n");
+               "                                          timed runs, inclusive of nested operators, on stderr)\n"
+               "                     [--block-edges N]   (inference: edges per block of centres; 0: all at once)\n");
   std::exit(code);
 }
 
@@ -96,6 +98,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--profile") o.profile = v;
     else if (a == "--model") o.model = v;
     else if (a == "--op-table") o.op_table = std::stoll(v);
+    else if (a == "--block-edges") o.block_edges = std::stoll(v);
     else usage(2);
   }
   if (o.steps < 1 || o.warmup < 0 || o.threads < 1) usage(2);
@@ -375,6 +378,7 @@ int main(int argc, char** argv) {
   model::EnergyModel model(model::EnergyModel::single_task_config(config::resolve(model::model_schema(), section)), 1);
   model.compute_statistics({system}, {1});
   model.fit_out_bias({system});
+  model.set_inference_block_edges(o.block_edges);
 
   const double lr = 1e-3;  // DeePMD-kit's default start_lr; a constant rate costs the same
   const train::EnergyLoss loss(loss_config(), lr);

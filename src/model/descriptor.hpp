@@ -33,6 +33,9 @@ class Descriptor {
   // True when forward() computes only its share of the work for an input with a partition
   // (graph parallelism); others compute everything and must not be given one.
   virtual bool splits_graph() const { return false; }
+  // True when a centre's features depend only on its type and the edges in its slot_index row:
+  // then inference may evaluate a block of centres at a time (centre_blocks.hpp).
+  virtual bool per_centre() const { return false; }
   // Descriptors that refresh ghost node features between layers (ghost_exchange.hpp; then ghosts
   // one cut-off deep suffice): the exchanges one forward pass makes and the values per atom each
   // carries. width 0: not supported (ghosts must reach receptive_field()).

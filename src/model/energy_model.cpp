@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.hpp"
+#include "model/centre_blocks.hpp"
 #include "model/gather_scatter.hpp"
 #include "model/registry.hpp"
 #include "model/scalar_embedding.hpp"
@@ -140,25 +141,49 @@ ModelInput EnergyModel::prepare_exchange(const double* coord, int64_t nlocal, co
   return input;
 }
 
+at::Tensor EnergyModel::atom_energies(const ModelInput& input, const Head& h) const {
+  const at::Tensor descriptor = descriptor_->forward(input);
+  at::Tensor atom_energy = fittings_.at(h.fitting)->forward(descriptor, input.atype, h.task_case) +
+                           h.out_bias.index_select(0, input.atype);
+  if (input.nowned >= 0) {  // ghost nodes carry features, not energy
+    const at::Tensor owned = at::arange(input.natoms(), input.atype.options()).remainder(input.nloc) < input.nowned;
+    atom_energy = atom_energy * owned.to(atom_energy.scalar_type());
+  }
+  return atom_energy;
+}
+
 Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& head_name, bool create_graph) const {
   const Head& h = head(head_name);
   ModelInput local = input;
   local.edge_vec = input.edge_vec.detach().set_requires_grad(true);
   std::optional<ForcesOnlyScope> forces_only;  // inference: no parameter gradient will be asked for
   if (!create_graph) forces_only.emplace();
-  const at::Tensor descriptor = descriptor_->forward(local);
-  at::Tensor atom_energy = fittings_.at(h.fitting)->forward(descriptor, local.atype, h.task_case) +
-                           h.out_bias.index_select(0, local.atype);
-  if (input.nowned >= 0) {  // ghost nodes carry features, not energy
-    const at::Tensor owned = at::arange(input.natoms(), input.atype.options()).remainder(input.nloc) < input.nowned;
-    atom_energy = atom_energy * owned.to(atom_energy.scalar_type());
+  const bool blockwise = !create_graph && descriptor_->per_centre() && input.nowned < 0 && !input.partition &&
+                         !input.ghost_exchange;
+  const std::vector<CentreBlock> blocks =
+      plan_centre_blocks(input, blockwise ? inference_block_edges_ : int64_t{0});
+  at::Tensor atom_energy, g;
+  if (blocks.size() == 1) {
+    atom_energy = atom_energies(local, h);
+    auto grads = torch::autograd::grad({atom_energy.sum()}, {local.edge_vec}, {}, /*retain_graph=*/create_graph,
+                                       /*create_graph=*/create_graph, /*allow_unused=*/true);
+    g = grads[0].defined() ? grads[0] : at::zeros_like(local.edge_vec);
+  } else {  // each block's energy, and its gradient along the block's own edges
+    std::vector<at::Tensor> parts;
+    g = at::zeros_like(input.edge_vec);
+    for (const CentreBlock& block : blocks) {
+      ModelInput part = centre_block_input(input, block);
+      part.edge_vec = part.edge_vec.detach().set_requires_grad(true);
+      const at::Tensor e = atom_energies(part, h);
+      auto grads = torch::autograd::grad({e.sum()}, {part.edge_vec}, {}, false, false, /*allow_unused=*/true);
+      if (grads[0].defined()) g.narrow(0, block.first_edge, block.end_edge - block.first_edge).copy_(grads[0]);
+      parts.push_back(e.detach());
+    }
+    atom_energy = at::cat(parts);
   }
   const at::Tensor energy =
       at::zeros({input.nframes}, atom_energy.options()).index_add(0, input.atom_frame, atom_energy);
 
-  auto grads = torch::autograd::grad({energy.sum()}, {local.edge_vec}, {}, /*retain_graph=*/create_graph,
-                                     /*create_graph=*/create_graph, /*allow_unused=*/true);
-  at::Tensor g = grads[0].defined() ? grads[0] : at::zeros_like(local.edge_vec);
   const int64_t rows = input.natoms() + input.nframes * input.nghost;  // every atom, ghosts included
   Prediction out;
   out.force = scatter_edge_ends(g, local.edge_center, local.edge_neighbor, rows, -1);

@@ -47,6 +47,10 @@ class EnergyModel {
   const std::vector<std::string>& heads() const { return head_names_; }
   bool has_head(const std::string& head) const;
   Prediction evaluate(const ModelInput& input, const std::string& head, bool create_graph) const;
+  // Without create_graph, per-centre descriptors are evaluated a block of centres at a time, each
+  // block centring at most this many edges (centre_blocks.hpp); 0: the whole input at once.
+  static constexpr int64_t kInferenceBlockEdges = 32768;
+  void set_inference_block_edges(int64_t edges) { inference_block_edges_ = edges; }
   // The model's only head; an error naming the heads when there are several.
   Prediction evaluate(const ModelInput& input, bool create_graph) const;
   const std::string& only_head() const;
@@ -106,6 +110,8 @@ class EnergyModel {
   std::map<std::string, Head> heads_;
   ParameterList parameters_;
   const Head& head(const std::string& name) const;
+  at::Tensor atom_energies(const ModelInput& input, const Head& h) const;
+  int64_t inference_block_edges_ = kInferenceBlockEdges;
 };
 
 at::ScalarType precision_dtype(const std::string& precision);

@@ -18,6 +18,7 @@ class SeE2A : public Descriptor {
   NeighborSelection selection() const override { return {rcut_, sel_}; }
   int64_t output_dim() const override { return neuron_.back() * axis_neuron_; }
   at::Tensor forward(const ModelInput& input) const override;
+  bool per_centre() const override { return true; }
   void compute_statistics(const std::vector<ModelInput>& samples) override;
   void register_into(ParameterList& list, const std::string& prefix) override;
 
