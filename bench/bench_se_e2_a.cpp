@@ -41,6 +41,7 @@
 #include "data/system.hpp"
 #include "model/block_gemm.hpp"
 #include "model/energy_model.hpp"
+#include "model/huge_page_allocator.hpp"
 #include "model/registry.hpp"
 #include "train/adam.hpp"
 #include "train/backward.hpp"
@@ -347,6 +348,7 @@ double block_product_gflops(const Options& o) {
 
 int main(int argc, char** argv) {
   atomforge::keep_freed_memory_for_reuse();  // as the atomforge command does
+  model::map_large_tensors_on_huge_pages();
   const Options o = parse(argc, argv);
   at::set_num_threads(o.threads);
   at::manual_seed(0);

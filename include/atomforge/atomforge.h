@@ -59,7 +59,10 @@ ATOMFORGE_EXPORT int af_api_version(void);
 /* Loads `path`; `head` picks the head (task) of a multi-head model, NULL or "" for the model's
  * only head (an error naming the heads when there are several). Returns NULL only when out of
  * memory; on any other failure it returns a handle with af_model_ok() == 0 and the message
- * (naming the file) in af_model_error(). Free the handle with af_model_free() in all cases. */
+ * (naming the file) in af_model_error(). Free the handle with af_model_free() in all cases.
+ * The first call makes libtorch map its CPU tensors of 32 MiB and more with transparent huge
+ * pages asked for (madvise), for the process's lifetime: large systems' edge arrays then fault in
+ * 512 times fewer pages. */
 ATOMFORGE_EXPORT af_model* af_model_load(const char* path, const char* head);
 
 /* 1 when the handle holds a loaded model, 0 otherwise (including NULL). */

@@ -20,6 +20,7 @@
 #include "core/tensor_file.hpp"
 #include "model/energy_model.hpp"
 #include "model/ghost_exchange.hpp"
+#include "model/huge_page_allocator.hpp"
 
 struct af_model {
   std::unique_ptr<atomforge::model::EnergyModel> model;
@@ -223,6 +224,7 @@ int af_api_version(void) { return ATOMFORGE_API_VERSION; }
 af_model* af_model_load(const char* path, const char* head) {
   af_model* handle = new (std::nothrow) af_model;
   if (handle == nullptr) return nullptr;
+  atomforge::model::map_large_tensors_on_huge_pages();
   const int code = guarded(handle, AF_ERR_NOT_LOADED, [&] {
     if (path == nullptr) throw ArgumentError("af_model_load: path is NULL");
     const std::string file = path;

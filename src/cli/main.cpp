@@ -5,9 +5,11 @@
 #include "cli/commands.hpp"
 #include "core/allocator.hpp"
 #include "cli/run_command.hpp"
+#include "model/huge_page_allocator.hpp"
 
 int main(int argc, char** argv) {
   atomforge::keep_freed_memory_for_reuse();
+  atomforge::model::map_large_tensors_on_huge_pages();
   CLI::App app{"atomforge: pre-train, fine-tune, distil and serve large atomic models"};
   app.require_subcommand(1);
   app.add_flag_callback("-v,--verbose", [] { atomforge::cli::set_verbose(true); }, "debug output");
