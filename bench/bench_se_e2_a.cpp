@@ -38,6 +38,7 @@
 
 #include "core/allocator.hpp"
 #include "core/config_schema.hpp"
+#include "data/load_systems.hpp"
 #include "data/system.hpp"
 #include "model/block_gemm.hpp"
 #include "model/energy_model.hpp"
@@ -364,7 +365,12 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  const data::System system = data::read_deepmd_system(o.data);
+  const std::vector<data::System> systems = data::load_systems(o.data);
+  if (systems.size() != 1) {
+    std::cerr << o.data << ": expected one system, found " << systems.size() << "\n";
+    return 2;
+  }
+  const data::System& system = systems.front();
   const int64_t nframes = system.nframes;
   json section = model_config(o.precision);
   if (!o.model.empty()) {

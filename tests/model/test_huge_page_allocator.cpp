@@ -74,8 +74,14 @@ TEST(HugePageAllocator, LargeTensorsGetHugePageAdviceSmallOnesDoNot) {
   EXPECT_EQ(before[5].item<double>(), 5.0);
 }
 
-TEST(HugePageAllocator, RawInterfaceAndRepeatedCyclesFreeEveryBlock) {
-  if (!have_smaps()) GTEST_SKIP() << "no /proc/self/smaps";
+// What the kernel has mapped with huge-page advice is what the allocator says it holds.
+void expect_mapped_matches_usage() {
+  const LargeBlockUsage u = large_block_usage();
+  EXPECT_EQ(advised_kb() * 1024, static_cast<int64_t>(u.in_use + u.cached));
+  EXPECT_LE(u.in_use + u.cached, u.peak_in_use);
+}
+
+TEST(HugePageAllocator, RawInterfaceWorksForBothKinds) {
   map_large_tensors_on_huge_pages();
   c10::Allocator* allocator = c10::GetCPUAllocator();
   for (const std::size_t bytes : {std::size_t{64}, huge_page_threshold() + 12345}) {
@@ -83,16 +89,44 @@ TEST(HugePageAllocator, RawInterfaceAndRepeatedCyclesFreeEveryBlock) {
     static_cast<char*>(p)[bytes - 1] = 1;
     allocator->raw_deallocate(p);
   }
+}
+
+TEST(HugePageAllocator, FreedBlocksServeTheNextTensorOfTheirSizeClass) {
+  if (!have_smaps()) GTEST_SKIP() << "no /proc/self/smaps";
+  map_large_tensors_on_huge_pages();
   const int64_t large = static_cast<int64_t>(huge_page_threshold()) + 4096;
-  const int64_t kb_before = advised_kb();
-  const int64_t huge_page_kb = 2048, mapped_kb = (large / 1024 + huge_page_kb - 1) / huge_page_kb * huge_page_kb;
-  for (int k = 0; k < 50; ++k) {
-    at::Tensor t = at::empty({large}, at::kByte).fill_(k);
-    ASSERT_EQ(advised_kb(), kb_before + mapped_kb);
-    ASSERT_EQ(t[large - 1].item<uint8_t>(), k);
+  void* first = nullptr;
+  {
+    const at::Tensor t = at::empty({large}, at::kByte).fill_(1);
+    first = t.data_ptr();
   }
-  // Each block was unmapped when its tensor died.
-  EXPECT_EQ(advised_kb(), kb_before);
+  const int64_t kb_after_first = advised_kb();
+  for (int k = 0; k < 50; ++k) {
+    // A few bytes more or less each time, as an edge array from one MD step to the next.
+    at::Tensor t = at::empty({large + (k % 5) * 1000 - 2000}, at::kByte).fill_(k);
+    ASSERT_EQ(t.data_ptr(), first) << "cycle " << k;
+    ASSERT_EQ(advised_kb(), kb_after_first) << "cycle " << k;  // nothing mapped anew
+    ASSERT_EQ(t[t.numel() - 1].item<uint8_t>(), k);
+  }
+  expect_mapped_matches_usage();
+}
+
+TEST(HugePageAllocator, MappedMemoryNeverExceedsThePeakInUse) {
+  if (!have_smaps()) GTEST_SKIP() << "no /proc/self/smaps";
+  map_large_tensors_on_huge_pages();
+  const int64_t mib = 1 << 20;
+  // Sizes in use at once rise and fall and change class; freed blocks that fit nothing must give
+  // way rather than add to the mapped total.
+  for (int round = 0; round < 3; ++round)
+    for (const int64_t a : {40, 100, 70, 300, 45})
+      for (const int64_t b : {60, 35, 250}) {
+        const at::Tensor x = at::empty({a * mib}, at::kByte).fill_(1);
+        const at::Tensor y = at::empty({b * mib}, at::kByte).fill_(2);
+        expect_mapped_matches_usage();
+        ASSERT_EQ(x[a * mib - 1].item<uint8_t>(), 1);
+        ASSERT_EQ(y[b * mib - 1].item<uint8_t>(), 2);
+      }
+  expect_mapped_matches_usage();
 }
 
 }  // namespace
