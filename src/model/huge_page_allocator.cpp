@@ -73,15 +73,14 @@ class HugePageAllocator final : public c10::Allocator {
   // mapping `size` more keeps in use + cached within the peak in use (counting this request).
   static void* take_cached(std::size_t size) {
     std::vector<std::pair<void*, std::size_t>> unmap;
-    void* found = nullptr;
     {
       const std::lock_guard<std::mutex> lock(mutex());
       const auto it = cache_.find(size);
       if (it != cache_.end()) {
-        found = it->second;
+        void* p = it->second;
         cache_.erase(it);
         usage.cached -= size;
-        return found;
+        return p;
       }
       const std::size_t limit = std::max(usage.peak_in_use, usage.in_use + size);
       while (!cache_.empty() && usage.in_use + usage.cached + size > limit) {
