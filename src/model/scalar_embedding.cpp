@@ -1,5 +1,7 @@
 #include "model/scalar_embedding.hpp"
 
+#include <functional>
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -240,32 +242,23 @@ ATOMFORGE_VECTOR_CLONES bool residual_rows(const Layer& layer, int64_t c, const 
 }
 
 // Scratch of one worker: gradients of a layer's value and slope rows (two, used in turn), of
-// its pre-activations, and zeros standing for a gradient that did not come.
+// its pre-activations, the net's output gradients of a block as they come in, and zeros standing
+// for a gradient that did not come.
 template <typename T>
 struct Scratch {
-  std::vector<T> g[2], gzu, g_sum, zeros;
+  std::vector<T> g[2], gzu, in_values, in_slopes, zeros;
   explicit Scratch(int64_t widest) {
     for (auto* v : {&g[0], &g[1], &gzu}) v->resize(static_cast<std::size_t>(2 * kBlock * widest));
-    g_sum.resize(static_cast<std::size_t>(kBlock * widest));
+    for (auto* v : {&in_values, &in_slopes}) v->resize(static_cast<std::size_t>(kBlock * widest));
     zeros.assign(static_cast<std::size_t>(kBlock * widest), T(0));
   }
 };
 
+// gh and gt: the block's gradients of the net's output values and slopes, c rows each.
 template <typename T>
 void backward_block(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const Activations& saved,
-                    const std::vector<at::Tensor>& transposed, const at::Tensor& grad_g,
-                    const at::Tensor& grad_shared, const at::Tensor& grad_slope,
-                    at::Tensor* grad_x, bool want_params,
-                    Accumulators& acc, Scratch<T>& scratch, int64_t r0, int64_t c) {
-  const int64_t last = layers.back().out;
-  const T* gh = grad_g.defined() ? grad_g.data_ptr<T>() + r0 * last : scratch.zeros.data();
-  if (grad_shared.defined()) {  // the two gradients of the values, added in the cache
-    const T* other = grad_shared.data_ptr<T>() + r0 * last;
-    T* sum = scratch.g_sum.data();
-    for (int64_t i = 0; i < c * last; ++i) sum[i] = gh[i] + other[i];
-    gh = sum;
-  }
-  const T* gt = grad_slope.defined() ? grad_slope.data_ptr<T>() + r0 * last : scratch.zeros.data();
+                    const std::vector<at::Tensor>& transposed, const T* gh, const T* gt, at::Tensor* grad_x,
+                    bool want_params, Accumulators& acc, Scratch<T>& scratch, int64_t r0, int64_t c) {
   int next = 0;
   for (int64_t l = static_cast<int64_t>(layers.size()) - 1; l >= 0; --l) {
     const Layer& layer = layers[l];
@@ -291,6 +284,72 @@ void backward_block(const std::vector<Layer>& layers, const std::vector<LayerPar
     gt = gx + c * layer.in;
     next = 1 - next;
   }
+}
+
+// The gradients of a net's input (when want_x) and parameters (when want_params; flat order
+// W0, b0, [idt0], W1, ...) for output gradients that `source(r0, c, scratch)` gives a block at a
+// time: pointers to the block's gradients of the values and of the slopes, c rows each. Without
+// kept activations (a ForcesOnlyScope evaluation) the net runs again.
+struct NetGradients {
+  at::Tensor x;
+  std::vector<at::Tensor> params;
+};
+
+template <typename T>
+using BlockSource = std::function<std::pair<const T*, const T*>(int64_t r0, int64_t c, Scratch<T>& scratch)>;
+
+template <typename T>
+NetGradients backward_through_net(const std::vector<Layer>& layers, const std::vector<LayerParams>& p,
+                                  Activations saved, const at::Tensor& x, bool want_x, bool want_params,
+                                  const BlockSource<T>& source) {
+  const int64_t n = x.size(0), blocks = (n + kBlock - 1) / kBlock;
+  if (!saved.whole) {
+    at::Tensor g = at::empty({n, layers.back().out}, x.options()), slope = at::empty_like(g);
+    saved = run_forward(layers, p, x, g, slope, true);
+  }
+  const int64_t slots = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), blocks));
+  int64_t widest = 0;
+  for (const Layer& layer : layers) widest = std::max({widest, layer.in, layer.out});
+  std::vector<Accumulators> acc(static_cast<std::size_t>(slots));
+  for (auto& a : acc)
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      a.matrix.push_back(at::zeros_like(p[l].matrix));
+      a.bias.push_back(at::zeros_like(p[l].bias));
+      a.idt.push_back(layers[l].idt ? at::zeros_like(p[l].idt) : at::Tensor());
+    }
+  NetGradients out;
+  if (want_x) out.x = at::empty({n, 1}, x.options());
+  // W^T row-major: LIBXSMM 1.17 generates no kernel for a transposed right operand.
+  std::vector<at::Tensor> transposed;
+  for (const auto& layer : p) transposed.push_back(layer.matrix.t().contiguous());
+  for_each_part(blocks, slots, [&](int64_t slot, int64_t first, int64_t end) {
+    one_blas_thread_in_this_worker();
+    const at::NoGradGuard no_grad;  // grad mode is per thread: off in the caller only
+    Scratch<T> scratch(widest);
+    for (int64_t blk = first; blk < end; ++blk) {
+      const int64_t r0 = blk * kBlock, c = std::min(kBlock, n - r0);
+      const auto [gh, gt] = source(r0, c, scratch);
+      backward_block<T>(layers, p, saved, transposed, gh, gt, want_x ? &out.x : nullptr, want_params,
+                        acc[static_cast<std::size_t>(slot)], scratch, r0, c);
+    }
+  });
+  if (!want_params) return out;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    auto total = [&](std::vector<at::Tensor> Accumulators::*field) {
+      at::Tensor sum = (acc[0].*field)[l];
+      for (std::size_t s = 1; s < acc.size(); ++s) sum = sum + (acc[s].*field)[l];
+      return sum;
+    };
+    for (auto field : {&Accumulators::matrix, &Accumulators::bias, &Accumulators::idt})
+      if (field != &Accumulators::idt || layers[l].idt) out.params.push_back(total(field));
+  }
+  return out;
+}
+
+std::vector<at::Tensor> contiguous_all(at::TensorList tensors) {
+  std::vector<at::Tensor> out;
+  for (const auto& t : tensors) out.push_back(t.contiguous());
+  return out;
 }
 
 // out[r] = a[r] . b[r] and its derivative (v a, v b) in one pass each, for (n, m) rows: the force
@@ -344,21 +403,13 @@ struct RowDotFn : torch::autograd::Function<RowDotFn> {
 
 at::Tensor row_dot(const at::Tensor& a, const at::Tensor& b) { return RowDotFn::apply(a, b); }
 
-at::Tensor sum_defined(const at::Tensor& a, const at::Tensor& b) {
-  if (!a.defined()) return b;
-  if (!b.defined()) return a;
-  return a + b;
-}
-
-// Outputs: the values G, the slope dG/dx, and G again as a separate tensor sharing G's storage.
+// Outputs: the values G and the slope dG/dx.
 struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, at::TensorList params,
                                const std::vector<int64_t>& widths, const std::vector<int64_t>& idt) {
     ctx->set_materialize_grads(false);
     const auto layers = layout_of(widths, idt);
-    std::vector<at::Tensor> contiguous;
-    for (const auto& t : params) contiguous.push_back(t.contiguous());
-    const auto p = split_params(layers, contiguous);
+    const auto p = split_params(layers, contiguous_all(params));
     at::Tensor g = at::empty({x.size(0), widths.back()}, x.options()), slope = at::empty_like(g);
     const Activations saved = run_forward(layers, p, x, g, slope, !forces_only);
     std::vector<at::Tensor> to_save = {x};
@@ -373,10 +424,7 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
         ctx->saved_data["x" + std::to_string(l)] = saved.x[l];
         ctx->saved_data["y" + std::to_string(l)] = saved.y[l];
       }
-    // The values again as a separate tensor (same storage): see scalar_embedding_shared.
-    at::Tensor shared = at::empty({0}, g.options());
-    shared.set_(g);
-    return {g, slope, shared};
+    return {g, slope};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
@@ -389,7 +437,6 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
     const auto layers = layout_of(widths, idt);
     const at::Tensor& grad_g = grad[0];
     const at::Tensor& grad_slope = grad[1];
-    const at::Tensor& grad_shared = grad[2];  // summed with grad_g
     std::vector<bool> wanted(1 + params.size());
     bool want_params = false;
     for (std::size_t k = 0; k < wanted.size(); ++k) {
@@ -397,10 +444,10 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
       if (k > 0) want_params = want_params || wanted[k];
     }
     variable_list out(1 + params.size() + 2);
-    if (!grad_g.defined() && !grad_slope.defined() && !grad_shared.defined()) return out;
+    if (!grad_g.defined() && !grad_slope.defined()) return out;
 
     if (!grad_slope.defined() && !want_params) {  // the force pass: dG/dx is the slope
-      if (wanted[0]) out[0] = row_dot(sum_defined(grad_g, grad_shared), slope);
+      if (wanted[0]) out[0] = row_dot(grad_g, slope);
       return out;
     }
 
@@ -409,10 +456,9 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
       for (std::size_t k = 0; k < wanted.size(); ++k)
         if (wanted[k]) inputs.push_back(k == 0 ? x : params[k - 1]);
       const auto [g_ref, slope_ref] = reference_layers(layers, params, x);
-      const at::Tensor g_total = sum_defined(grad_g, grad_shared);
       const auto grads = torch::autograd::grad(
           {g_ref, slope_ref}, inputs,
-          {g_total.defined() ? g_total : at::zeros_like(g_ref), grad_slope.defined() ? grad_slope : at::zeros_like(slope_ref)},
+          {grad_g.defined() ? grad_g : at::zeros_like(g_ref), grad_slope.defined() ? grad_slope : at::zeros_like(slope_ref)},
           /*retain_graph=*/true, /*create_graph=*/true, /*allow_unused=*/true);
       std::size_t next = 0;
       for (std::size_t k = 0; k < wanted.size(); ++k)
@@ -420,9 +466,7 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
       return out;
     }
 
-    std::vector<at::Tensor> contiguous;
-    for (const auto& t : params) contiguous.push_back(t.contiguous());
-    const auto p = split_params(layers, contiguous);
+    const auto p = split_params(layers, contiguous_all(params));
     Activations saved;
     if (ctx->saved_data.count("x0") != 0) {
       saved.whole = true;
@@ -430,63 +474,30 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
         saved.x.push_back(ctx->saved_data["x" + std::to_string(l)].toTensor());
         saved.y.push_back(ctx->saved_data["y" + std::to_string(l)].toTensor());
       }
-    } else {  // evaluated under a ForcesOnlyScope: run the net again
-      at::Tensor g = at::empty_like(slope), slope_again = at::empty_like(slope);
-      saved = run_forward(layers, p, x, g, slope_again, true);
     }
     const at::Tensor gg = grad_g.defined() ? grad_g.contiguous() : grad_g;
-    const at::Tensor gsh = grad_shared.defined() ? grad_shared.contiguous() : grad_shared;
     const at::Tensor gs = grad_slope.defined() ? grad_slope.contiguous() : grad_slope;
-    const int64_t n = x.size(0), blocks = (n + kBlock - 1) / kBlock;
-    const int64_t slots = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), blocks));
-    int64_t widest = 0;
-    for (const Layer& layer : layers) widest = std::max({widest, layer.in, layer.out});
-    std::vector<Accumulators> acc(static_cast<std::size_t>(slots));
-    for (auto& a : acc)
-      for (std::size_t l = 0; l < layers.size(); ++l) {
-        a.matrix.push_back(at::zeros_like(p[l].matrix));
-        a.bias.push_back(at::zeros_like(p[l].bias));
-        a.idt.push_back(layers[l].idt ? at::zeros_like(p[l].idt) : at::Tensor());
-      }
-    at::Tensor grad_x = wanted[0] ? at::empty({n, 1}, x.options()) : at::Tensor();
-    // W^T row-major: LIBXSMM 1.17 generates no kernel for a transposed right operand.
-    std::vector<at::Tensor> transposed;
-    for (const auto& layer : p) transposed.push_back(layer.matrix.t().contiguous());
+    const int64_t last = widths.back();
+    NetGradients grads;
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scalar_embedding_backward", [&] {
-      for_each_part(blocks, slots, [&](int64_t slot, int64_t first, int64_t end) {
-        one_blas_thread_in_this_worker();
-        const at::NoGradGuard no_grad;  // grad mode is per thread: off in the caller only
-        Scratch<scalar_t> scratch(widest);
-        for (int64_t blk = first; blk < end; ++blk) {
-          const int64_t r0 = blk * kBlock;
-          backward_block<scalar_t>(layers, p, saved, transposed, gg, gsh, gs, wanted[0] ? &grad_x : nullptr, want_params,
-                                   acc[static_cast<std::size_t>(slot)], scratch, r0, std::min(kBlock, n - r0));
-        }
-      });
-    });
-    if (wanted[0]) out[0] = grad_x;
-    std::size_t k = 1;
-    for (std::size_t l = 0; l < layers.size(); ++l) {
-      auto total = [&](std::vector<at::Tensor> Accumulators::*field) {
-        at::Tensor sum = (acc[0].*field)[l];
-        for (std::size_t s = 1; s < acc.size(); ++s) sum = sum + (acc[s].*field)[l];
-        return sum;
+      using T = scalar_t;
+      auto rows_of = [&](const at::Tensor& grad, int64_t r0, Scratch<T>& scratch) -> const T* {
+        return grad.defined() ? grad.data_ptr<T>() + r0 * last : scratch.zeros.data();  // zeros: none came
       };
-      for (auto field : {&Accumulators::matrix, &Accumulators::bias, &Accumulators::idt}) {
-        if (field == &Accumulators::idt && !layers[l].idt) continue;
-        if (wanted[k]) out[k] = total(field);
-        ++k;
-      }
-    }
+      grads = backward_through_net<T>(layers, p, saved, x, wanted[0], want_params,
+                                      [&](int64_t r0, int64_t, Scratch<T>& scratch) -> std::pair<const T*, const T*> {
+                                        return {rows_of(gg, r0, scratch), rows_of(gs, r0, scratch)};
+                                      });
+    });
+    if (wanted[0]) out[0] = grads.x;
+    for (std::size_t k = 1; k < wanted.size(); ++k)
+      if (wanted[k]) out[k] = grads.params[k - 1];
     return out;
   }
 };
 
-// The flat parameter list and layout of a net for ScalarEmbeddingFn.
-struct NetParams {
-  std::vector<at::Tensor> params;
-  std::vector<int64_t> widths, idt;
-};
+}  // namespace
+
 NetParams net_params(const Mlp& net) {
   NetParams out;
   out.widths.push_back(net.layers().front().matrix.size(0));
@@ -500,7 +511,6 @@ NetParams net_params(const Mlp& net) {
   return out;
 }
 
-}  // namespace
 
 ForcesOnlyScope::ForcesOnlyScope() : previous_(forces_only) { forces_only = true; }
 ForcesOnlyScope::~ForcesOnlyScope() { forces_only = previous_; }
@@ -519,19 +529,48 @@ at::Tensor scalar_embedding(const Mlp& net, const at::Tensor& x) {
   return ScalarEmbeddingFn::apply(x, at::TensorList(p.params), p.widths, p.idt)[0];
 }
 
-std::pair<at::Tensor, at::Tensor> scalar_embedding_shared(const Mlp& net, const at::Tensor& x) {
-  if (!scalar_embedding_fusable(net, x)) {
-    const at::Tensor g = net.forward(x);
-    return {g, g};
-  }
-  const NetParams p = net_params(net);
-  const auto out = ScalarEmbeddingFn::apply(x, at::TensorList(p.params), p.widths, p.idt);
-  return {out[0], out[2]};
+std::pair<at::Tensor, at::Tensor> scalar_embedding_reference(const Mlp& net, const at::Tensor& x) {
+  return scalar_embedding_reference(net_params(net), x);
 }
 
-std::pair<at::Tensor, at::Tensor> scalar_embedding_reference(const Mlp& net, const at::Tensor& x) {
-  const NetParams p = net_params(net);
-  return reference_layers(layout_of(p.widths, p.idt), p.params, x);
+std::pair<at::Tensor, at::Tensor> scalar_embedding_reference(const NetParams& net, const at::Tensor& x) {
+  return reference_layers(layout_of(net.widths, net.idt), net.params, x);
 }
+
+EmbeddingRun run_scalar_embedding(const NetParams& net, const at::Tensor& x) {
+  const auto layers = layout_of(net.widths, net.idt);
+  EmbeddingRun run;
+  run.values = at::empty({x.size(0), net.widths.back()}, x.options());
+  run.slopes = at::empty_like(run.values);
+  const Activations kept =
+      run_forward(layers, split_params(layers, contiguous_all(net.params)), x, run.values, run.slopes, !forces_only);
+  run.x = kept.x;
+  run.y = kept.y;
+  return run;
+}
+
+template <typename T>
+std::vector<at::Tensor> scalar_embedding_parameter_gradients(const NetParams& net, const at::Tensor& x,
+                                                             const EmbeddingRun& run,
+                                                             const FillOutputGradients<T>& fill) {
+  const auto layers = layout_of(net.widths, net.idt);
+  Activations saved;
+  saved.whole = !run.x.empty();
+  saved.x = run.x;
+  saved.y = run.y;
+  return backward_through_net<T>(layers, split_params(layers, contiguous_all(net.params)), saved, x, false, true,
+                                 [&](int64_t r0, int64_t c, Scratch<T>& scratch) -> std::pair<const T*, const T*> {
+                                   fill(r0, c, scratch.in_values.data(), scratch.in_slopes.data());
+                                   return {scratch.in_values.data(), scratch.in_slopes.data()};
+                                 })
+      .params;
+}
+
+template std::vector<at::Tensor> scalar_embedding_parameter_gradients<double>(const NetParams&, const at::Tensor&,
+                                                                              const EmbeddingRun&,
+                                                                              const FillOutputGradients<double>&);
+template std::vector<at::Tensor> scalar_embedding_parameter_gradients<float>(const NetParams&, const at::Tensor&,
+                                                                             const EmbeddingRun&,
+                                                                             const FillOutputGradients<float>&);
 
 }  // namespace atomforge::model

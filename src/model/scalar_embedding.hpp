@@ -6,7 +6,9 @@
 // runs through values and slopes together over blocks of neighbours small enough for the cache,
 // instead of a dozen libtorch element-wise operators, each a pass over (neighbours x width)
 // tensors in memory.
+#include <functional>
 #include <utility>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -21,12 +23,6 @@ bool scalar_embedding_fusable(const Mlp& net, const at::Tensor& x);
 // second derivatives (forces, and the training gradient of a force loss) run fused; higher ones
 // through libtorch operators.
 at::Tensor scalar_embedding(const Mlp& net, const at::Tensor& x);
-
-// net(x) twice: the second a separate tensor with the same values and storage, for a second
-// consumer (the contraction's derivative along the environment). The training gradients reaching
-// the two are added block by block in the net's backward, in cache, instead of by libtorch's
-// engine in a pass over (n x width) of their own.
-std::pair<at::Tensor, at::Tensor> scalar_embedding_shared(const Mlp& net, const at::Tensor& x);
 
 // While one lives on this thread, fused nets evaluated here keep no activations for parameter
 // gradients: forces need only the slope (inference, molecular dynamics). A parameter gradient
@@ -45,5 +41,38 @@ class ForcesOnlyScope {
 // Value and slope written with libtorch operators (tanh nets): the higher-derivative path and the
 // reference the fused path is tested against.
 std::pair<at::Tensor, at::Tensor> scalar_embedding_reference(const Mlp& net, const at::Tensor& x);
+
+// The fused net as a part of a larger fused function (model/embedding_contraction), which owns
+// the autograd bookkeeping.
+
+// A net's parameters in flat order (W0, b0, [idt0], W1, ...) and its layout.
+struct NetParams {
+  std::vector<at::Tensor> params;
+  std::vector<int64_t> widths, idt;  // widths n_0 (= 1) .. n_L; idt per layer, 1 with a timestep
+};
+NetParams net_params(const Mlp& net);
+
+std::pair<at::Tensor, at::Tensor> scalar_embedding_reference(const NetParams& net, const at::Tensor& x);
+
+// One evaluation: values and slopes (n, width), and the activations a parameter gradient reads
+// (none under a ForcesOnlyScope: the net then runs again).
+struct EmbeddingRun {
+  at::Tensor values, slopes;
+  std::vector<at::Tensor> x, y;
+};
+EmbeddingRun run_scalar_embedding(const NetParams& net, const at::Tensor& x);
+
+// fill(first, rows, values, slopes) writes the gradients reaching the net's values and slopes for
+// rows first .. first + rows - 1, each (rows, width) row-major; called for blocks of rows from
+// several threads at once.
+template <typename T>
+using FillOutputGradients = std::function<void(int64_t first, int64_t rows, T* values, T* slopes)>;
+
+// The parameters' gradients (flat order) for the output gradients `fill` gives, T the element
+// type of x (float or double).
+template <typename T>
+std::vector<at::Tensor> scalar_embedding_parameter_gradients(const NetParams& net, const at::Tensor& x,
+                                                             const EmbeddingRun& run,
+                                                             const FillOutputGradients<T>& fill);
 
 }  // namespace atomforge::model

@@ -5,7 +5,7 @@
 
 #include "core/error.hpp"
 #include "model/dense_mm.hpp"
-#include "model/scalar_embedding.hpp"
+#include "model/embedding_contraction.hpp"
 #include "model/segment_contraction.hpp"
 #include "model/switched_environment.hpp"
 
@@ -149,8 +149,7 @@ at::Tensor SeE2A::forward(const ModelInput& input) const {
     const Segments& rows = slots.by_net[n];
     if (rows.rows() == 0) continue;
     const at::Tensor env_n = env.narrow(0, slots.begin[n], rows.rows());
-    const auto [g, g_for_env] = scalar_embedding_shared(embeddings_[n], env_n.narrow(1, 0, 1));
-    t_matrix = t_matrix + contract_segments(env_n, g, g_for_env, rows);
+    t_matrix = t_matrix + embedding_contraction(embeddings_[n], env_n, rows);
   }
 
   // Padding: row -davg/dstd and its embedding, per (centre type, slot).

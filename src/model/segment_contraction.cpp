@@ -113,9 +113,7 @@ Segments saved_segments(AutogradContext* ctx) {
 // width) rows in memory: a gradient nobody asked for (the environment's, when training asks for
 // the parameters' only) is not computed.
 struct Contract : torch::autograd::Function<Contract> {
-  // g_for_env: g's values, read by the derivative along env (see contract_segments).
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& env, const at::Tensor& g,
-                            const at::Tensor& g_for_env, const Segments& s);
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& env, const at::Tensor& g, const Segments& s);
   static variable_list backward(AutogradContext* ctx, variable_list grad);
 };
 struct RowDot : torch::autograd::Function<RowDot> {
@@ -127,9 +125,8 @@ struct RowExpand : torch::autograd::Function<RowExpand> {
   static variable_list backward(AutogradContext* ctx, variable_list grad);
 };
 
-at::Tensor Contract::forward(AutogradContext* ctx, const at::Tensor& env, const at::Tensor& g,
-                             const at::Tensor& g_for_env, const Segments& s) {
-  ctx->save_for_backward({env, g_for_env});
+at::Tensor Contract::forward(AutogradContext* ctx, const at::Tensor& env, const at::Tensor& g, const Segments& s) {
+  ctx->save_for_backward({env, g});
   save_segments(ctx, s);
   return contract_kernel(env, g, s);
 }
@@ -137,8 +134,7 @@ variable_list Contract::backward(AutogradContext* ctx, variable_list grad) {
   const auto saved = ctx->get_saved_variables();
   const Segments s = saved_segments(ctx);
   return {ctx->needs_input_grad(0) ? RowDot::apply(grad[0], saved[1], s) : at::Tensor(),
-          ctx->needs_input_grad(1) ? RowExpand::apply(saved[0], grad[0], s) : at::Tensor(), at::Tensor(),
-          at::Tensor()};
+          ctx->needs_input_grad(1) ? RowExpand::apply(saved[0], grad[0], s) : at::Tensor(), at::Tensor()};
 }
 
 at::Tensor RowDot::forward(AutogradContext* ctx, const at::Tensor& t, const at::Tensor& g, const Segments& s) {
@@ -149,7 +145,7 @@ at::Tensor RowDot::forward(AutogradContext* ctx, const at::Tensor& t, const at::
 variable_list RowDot::backward(AutogradContext* ctx, variable_list grad) {
   const auto saved = ctx->get_saved_variables();
   const Segments s = saved_segments(ctx);
-  return {ctx->needs_input_grad(0) ? Contract::apply(grad[0], saved[1], saved[1], s) : at::Tensor(),
+  return {ctx->needs_input_grad(0) ? Contract::apply(grad[0], saved[1], s) : at::Tensor(),
           ctx->needs_input_grad(1) ? RowExpand::apply(grad[0], saved[0], s) : at::Tensor(), at::Tensor()};
 }
 
@@ -162,7 +158,7 @@ variable_list RowExpand::backward(AutogradContext* ctx, variable_list grad) {
   const auto saved = ctx->get_saved_variables();
   const Segments s = saved_segments(ctx);
   return {ctx->needs_input_grad(0) ? RowDot::apply(saved[1], grad[0], s) : at::Tensor(),
-          ctx->needs_input_grad(1) ? Contract::apply(saved[0], grad[0], grad[0], s) : at::Tensor(), at::Tensor()};
+          ctx->needs_input_grad(1) ? Contract::apply(saved[0], grad[0], s) : at::Tensor(), at::Tensor()};
 }
 
 // out[p] = a[p] . b[p] for p in begin .. end - 1: a strided, b's rows contiguous, out contiguous.
@@ -241,12 +237,7 @@ struct SmallBmm : torch::autograd::Function<SmallBmm> {
 }  // namespace
 
 at::Tensor contract_segments(const at::Tensor& env, const at::Tensor& g, const Segments& segments) {
-  return Contract::apply(env, g, g, segments);
-}
-
-at::Tensor contract_segments(const at::Tensor& env, const at::Tensor& g, const at::Tensor& g_for_env,
-                             const Segments& segments) {
-  return Contract::apply(env, g, g_for_env, segments);
+  return Contract::apply(env, g, segments);
 }
 
 at::Tensor small_bmm(const at::Tensor& a, const at::Tensor& b) { return SmallBmm::apply(a, b); }

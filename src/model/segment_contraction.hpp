@@ -22,13 +22,6 @@ struct Segments {
 // and the embedding g (nrows, M).
 at::Tensor contract_segments(const at::Tensor& env, const at::Tensor& g, const Segments& segments);
 
-// The same, with the derivatives along env (the force pass) reading g through `g_for_env`: the
-// same values as a separate tensor (scalar_embedding_shared), so that the training gradient that
-// reaches g through the force pass arrives at g's producer on its own, and is summed there in
-// cache, not by the autograd engine in a pass over (nrows x M) of its own.
-at::Tensor contract_segments(const at::Tensor& env, const at::Tensor& g, const at::Tensor& g_for_env,
-                             const Segments& segments);
-
 // a[b] . b[b] for (B, N, K) and (B, K, M), any strides.
 at::Tensor small_bmm(const at::Tensor& a, const at::Tensor& b);
 

@@ -8,6 +8,7 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include "mlp_test_util.hpp"
 #include "tensor_test_util.hpp"
 #include "model/block_gemm.hpp"
 #include "model/fast_tanh.hpp"
@@ -20,6 +21,8 @@ using torch::autograd::grad;
 
 using testing::expect_close;
 using testing::expect_close_each;
+using testing::fresh_leaves;
+using testing::Leaves;
 
 struct NetCase {
   std::vector<int64_t> widths;
@@ -42,22 +45,6 @@ class ScalarEmbedding : public ::testing::TestWithParam<std::tuple<at::ScalarTyp
     return (2 * at::randn({rows, 4}, generator, at::TensorOptions().dtype(dtype()))).narrow(1, 0, 1);
   }
 };
-
-// The net's parameters as fresh leaves, and a copy of the net that uses them.
-struct Leaves {
-  Mlp net;
-  std::vector<at::Tensor> params;
-};
-Leaves fresh_leaves(const Mlp& net) {
-  Leaves out{net, {}};
-  for (auto& layer : out.net.layers())
-    for (at::Tensor* t : {&layer.matrix, &layer.bias, &layer.idt})
-      if (t->defined()) {
-        *t = t->detach().clone().set_requires_grad(true);
-        out.params.push_back(*t);
-      }
-  return out;
-}
 
 using NetFn = at::Tensor (*)(const Mlp&, const at::Tensor&);
 at::Tensor fused(const Mlp& net, const at::Tensor& x) { return scalar_embedding(net, x); }
