@@ -86,24 +86,35 @@ std::pair<at::Tensor, at::Tensor> reference_layers(const std::vector<Layer>& lay
   return {h, t};
 }
 
-// Blocks: rows r0 .. r0 + c - 1 of the n neighbours. Per layer the input X (., in) and the
-// pre-residual values Y (., out) hold a block's h rows, then its t rows. Whole: every block, at
-// row 2 r0, kept for the training backward. Otherwise one worker's scratch for one block at a
-// time (inference keeps nothing).
+// Blocks: rows r0 .. r0 + c - 1 of the n neighbours. Per layer the input X (2c, in) holds a
+// block's h rows, then its t rows, and Y (2c, out) tanh(z) rows, then u = t W rows. X is one
+// worker's scratch for one block at a time: the training backward forms it again from Y, in the
+// cache, which costs less than storing it and reading it back (it is as large as Y). Y is
+// scratch too, or, when whole, every block's at row 2 r0, kept for the training backward.
 struct Activations {
   std::vector<at::Tensor> x, y;  // per layer
-  bool whole = false;
+  bool whole = false;            // y
   int64_t row(int64_t r0) const { return whole ? 2 * r0 : 0; }
 };
 
-Activations make_activations(const std::vector<Layer>& layers, int64_t rows, const at::TensorOptions& options,
-                             bool whole) {
+// Scratch for one block's X, and Y for `whole_rows` (whole) or one block (0).
+Activations make_activations(const std::vector<Layer>& layers, const at::TensorOptions& options, int64_t whole_rows) {
   Activations a;
-  a.whole = whole;
+  a.whole = whole_rows > 0;
   for (const Layer& layer : layers) {
-    a.x.push_back(at::empty({2 * rows, layer.in}, options));
-    a.y.push_back(at::empty({2 * rows, layer.out}, options));
+    a.x.push_back(at::empty({2 * kBlock, layer.in}, options));
+    a.y.push_back(at::empty({2 * (a.whole ? whole_rows : kBlock), layer.out}, options));
   }
+  return a;
+}
+
+// A worker's scratch X around Y kept whole.
+Activations with_own_inputs(const std::vector<Layer>& layers, const at::TensorOptions& options,
+                            const std::vector<at::Tensor>& whole_y) {
+  Activations a;
+  a.whole = true;
+  a.y = whole_y;
+  for (const Layer& layer : layers) a.x.push_back(at::empty({2 * kBlock, layer.in}, options));
   return a;
 }
 
@@ -140,31 +151,55 @@ ATOMFORGE_VECTOR_CLONES void activate_rows(int64_t c, const Layer& layer, const 
   }
 }
 
+// X of layer 0: the block's inputs, then ones (the slope of x along itself).
 template <typename T>
-void forward_block(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const Activations& saved,
-                   const at::Tensor& x, at::Tensor& g, at::Tensor& slope, int64_t r0, int64_t c) {
-  T* xin = saved.x[0].data_ptr<T>() + saved.row(r0);  // (2c, 1): x, then ones
+void load_inputs(const Activations& saved, const at::Tensor& x, int64_t r0, int64_t c) {
+  T* xin = saved.x[0].data_ptr<T>();
   const T* src = x.data_ptr<T>();
   for (int64_t i = 0; i < c; ++i) {
     xin[i] = src[(r0 + i) * x.stride(0)];
     xin[c + i] = T(1);
   }
+}
+
+// Layer l's output values and slopes from its Y and X.
+template <typename T>
+void activate(const Layer& layer, const LayerParams& p, const T* y, const T* xin, T* out_h, T* out_t, int64_t c) {
+  const T* idt = layer.idt ? p.idt.data_ptr<T>() : nullptr;
+  switch (layer.residual) {
+    case Residual::kNone: activate_rows<T, Residual::kNone>(c, layer, y, idt, xin, out_h, out_t); break;
+    case Residual::kSame: activate_rows<T, Residual::kSame>(c, layer, y, idt, xin, out_h, out_t); break;
+    case Residual::kDouble: activate_rows<T, Residual::kDouble>(c, layer, y, idt, xin, out_h, out_t); break;
+  }
+}
+
+template <typename T>
+void forward_block(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const Activations& saved,
+                   const at::Tensor& x, at::Tensor& g, at::Tensor& slope, int64_t r0, int64_t c) {
+  load_inputs<T>(saved, x, r0, c);
   for (std::size_t l = 0; l < layers.size(); ++l) {
     const Layer& layer = layers[l];
+    const T* xin = saved.x[l].data_ptr<T>();
     T* y = saved.y[l].data_ptr<T>() + saved.row(r0) * layer.out;
     block_gemm<T>(false, false, 2 * c, layer.out, layer.in, xin, layer.in, p[l].matrix.data_ptr<T>(), layer.out, 0, y,
                   layer.out);
     bias_tanh_rows(y, p[l].bias.data_ptr<T>(), c, layer.out);
     const bool last = l + 1 == layers.size();
-    T* out_h = last ? g.data_ptr<T>() + r0 * layer.out : saved.x[l + 1].data_ptr<T>() + saved.row(r0) * layer.out;
+    T* out_h = last ? g.data_ptr<T>() + r0 * layer.out : saved.x[l + 1].data_ptr<T>();
     T* out_t = last ? slope.data_ptr<T>() + r0 * layer.out : out_h + c * layer.out;
-    const T* idt = layer.idt ? p[l].idt.data_ptr<T>() : nullptr;
-    switch (layer.residual) {
-      case Residual::kNone: activate_rows<T, Residual::kNone>(c, layer, y, idt, xin, out_h, out_t); break;
-      case Residual::kSame: activate_rows<T, Residual::kSame>(c, layer, y, idt, xin, out_h, out_t); break;
-      case Residual::kDouble: activate_rows<T, Residual::kDouble>(c, layer, y, idt, xin, out_h, out_t); break;
-    }
-    xin = out_h;
+    activate<T>(layer, p[l], y, xin, out_h, out_t, c);
+  }
+}
+
+// X of every layer of a block again, from its kept Y.
+template <typename T>
+void recompute_inputs(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const Activations& saved,
+                      const at::Tensor& x, int64_t r0, int64_t c) {
+  load_inputs<T>(saved, x, r0, c);
+  for (std::size_t l = 0; l + 1 < layers.size(); ++l) {
+    T* out_h = saved.x[l + 1].data_ptr<T>();
+    activate<T>(layers[l], p[l], saved.y[l].data_ptr<T>() + saved.row(r0) * layers[l].out, saved.x[l].data_ptr<T>(),
+                out_h, out_h + c * layers[l].out, c);
   }
 }
 
@@ -173,12 +208,13 @@ void forward_block(const std::vector<Layer>& layers, const std::vector<LayerPara
 Activations run_forward(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const at::Tensor& x,
                         at::Tensor& g, at::Tensor& slope, bool keep_whole) {
   const int64_t n = x.size(0), blocks = (n + kBlock - 1) / kBlock;
-  const Activations whole = keep_whole ? make_activations(layers, n, x.options(), true) : Activations{};
+  const Activations whole = keep_whole ? make_activations(layers, x.options(), n) : Activations{};
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scalar_embedding_forward", [&] {
     at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
       one_blas_thread_in_this_worker();
       const at::NoGradGuard no_grad;  // grad mode is per thread: off in the caller only
-      const Activations saved = keep_whole ? whole : make_activations(layers, kBlock, x.options(), false);
+      const Activations saved =
+          keep_whole ? with_own_inputs(layers, x.options(), whole.y) : make_activations(layers, x.options(), 0);
       for (int64_t b = begin; b < end; ++b) {
         const int64_t r0 = b * kBlock;
         forward_block<scalar_t>(layers, p, saved, x, g, slope, r0, std::min(kBlock, n - r0));
@@ -263,7 +299,7 @@ void backward_block(const std::vector<Layer>& layers, const std::vector<LayerPar
   for (int64_t l = static_cast<int64_t>(layers.size()) - 1; l >= 0; --l) {
     const Layer& layer = layers[l];
     const T* y = saved.y[l].data_ptr<T>() + saved.row(r0) * layer.out;
-    const T* xin = saved.x[l].data_ptr<T>() + saved.row(r0) * layer.in;
+    const T* xin = saved.x[l].data_ptr<T>();
     T* gzu = scratch.gzu.data();
     layer_gradients<T>(c, layer, y, layer.idt ? p[l].idt.data_ptr<T>() : nullptr, gh, gt, gzu, acc.bias[l].data_ptr<T>(),
                        layer.idt ? acc.idt[l].data_ptr<T>() : nullptr);
@@ -326,10 +362,12 @@ NetGradients backward_through_net(const std::vector<Layer>& layers, const std::v
     one_blas_thread_in_this_worker();
     const at::NoGradGuard no_grad;  // grad mode is per thread: off in the caller only
     Scratch<T> scratch(widest);
+    const Activations own = with_own_inputs(layers, x.options(), saved.y);
     for (int64_t blk = first; blk < end; ++blk) {
       const int64_t r0 = blk * kBlock, c = std::min(kBlock, n - r0);
+      recompute_inputs<T>(layers, p, own, x, r0, c);
       const auto [gh, gt] = source(r0, c, scratch);
-      backward_block<T>(layers, p, saved, transposed, gh, gt, want_x ? &out.x : nullptr, want_params,
+      backward_block<T>(layers, p, own, transposed, gh, gt, want_x ? &out.x : nullptr, want_params,
                         acc[static_cast<std::size_t>(slot)], scratch, r0, c);
     }
   });
@@ -420,10 +458,7 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
     ctx->saved_data["widths"] = widths;
     ctx->saved_data["idt"] = idt;
     if (saved.whole)
-      for (std::size_t l = 0; l < layers.size(); ++l) {
-        ctx->saved_data["x" + std::to_string(l)] = saved.x[l];
-        ctx->saved_data["y" + std::to_string(l)] = saved.y[l];
-      }
+      for (std::size_t l = 0; l < layers.size(); ++l) ctx->saved_data["y" + std::to_string(l)] = saved.y[l];
     return {g, slope};
   }
 
@@ -468,12 +503,9 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
 
     const auto p = split_params(layers, contiguous_all(params));
     Activations saved;
-    if (ctx->saved_data.count("x0") != 0) {
+    if (ctx->saved_data.count("y0") != 0) {
       saved.whole = true;
-      for (std::size_t l = 0; l < layers.size(); ++l) {
-        saved.x.push_back(ctx->saved_data["x" + std::to_string(l)].toTensor());
-        saved.y.push_back(ctx->saved_data["y" + std::to_string(l)].toTensor());
-      }
+      for (std::size_t l = 0; l < layers.size(); ++l) saved.y.push_back(ctx->saved_data["y" + std::to_string(l)].toTensor());
     }
     const at::Tensor gg = grad_g.defined() ? grad_g.contiguous() : grad_g;
     const at::Tensor gs = grad_slope.defined() ? grad_slope.contiguous() : grad_slope;
@@ -544,8 +576,7 @@ EmbeddingRun run_scalar_embedding(const NetParams& net, const at::Tensor& x) {
   run.slopes = at::empty_like(run.values);
   const Activations kept =
       run_forward(layers, split_params(layers, contiguous_all(net.params)), x, run.values, run.slopes, !forces_only);
-  run.x = kept.x;
-  run.y = kept.y;
+  run.kept = kept.y;
   return run;
 }
 
@@ -555,9 +586,8 @@ std::vector<at::Tensor> scalar_embedding_parameter_gradients(const NetParams& ne
                                                              const FillOutputGradients<T>& fill) {
   const auto layers = layout_of(net.widths, net.idt);
   Activations saved;
-  saved.whole = !run.x.empty();
-  saved.x = run.x;
-  saved.y = run.y;
+  saved.whole = !run.kept.empty();
+  saved.y = run.kept;
   return backward_through_net<T>(layers, split_params(layers, contiguous_all(net.params)), saved, x, false, true,
                                  [&](int64_t r0, int64_t c, Scratch<T>& scratch) -> std::pair<const T*, const T*> {
                                    fill(r0, c, scratch.in_values.data(), scratch.in_slopes.data());

@@ -58,7 +58,7 @@ std::pair<at::Tensor, at::Tensor> scalar_embedding_reference(const NetParams& ne
 // (none under a ForcesOnlyScope: the net then runs again).
 struct EmbeddingRun {
   at::Tensor values, slopes;
-  std::vector<at::Tensor> x, y;
+  std::vector<at::Tensor> kept;
 };
 EmbeddingRun run_scalar_embedding(const NetParams& net, const at::Tensor& x);
 
