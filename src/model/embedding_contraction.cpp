@@ -24,6 +24,21 @@ constexpr int64_t kCentreGrain = 16;
 constexpr int64_t kWidth = 4;
 constexpr int64_t kLanes = 8;
 
+// out[i] += env[r]^T g[r] for rows first .. first + rows - 1, g the block's rows (rows, m).
+template <typename T>
+ATOMFORGE_VECTOR_CLONES void contract_block(const T* __restrict env, const T* __restrict g,
+                                            const int64_t* __restrict centre, T* __restrict out, int64_t first,
+                                            int64_t rows, int64_t m) {
+  for (int64_t j = 0; j < rows; ++j) {
+    const int64_t r = first + j;
+    const T* e = env + r * kWidth;
+    const T* gr = g + j * m;
+    T* oi = out + centre[r] * kWidth * m;
+    for (int64_t k = 0; k < m; ++k)
+      for (int64_t c = 0; c < kWidth; ++c) oi[c * m + k] += e[c] * gr[k];
+  }
+}
+
 // out[r, c] = a[i, c] . g[r] + (c == 0) sum_c' env[r, c'] (a[i, c'] . s[r]): the derivative of
 // sum_i <a[i], T[i]> along env[r] (the net's input is env[r, 0]).
 template <typename T>
@@ -286,8 +301,24 @@ struct EmbeddingContractionFn : torch::autograd::Function<EmbeddingContractionFn
                                const Segments& seg) {
     ctx->set_materialize_grads(false);
     const NetParams net{params.vec(), widths, idt};
-    const EmbeddingRun run = run_scalar_embedding(net, env.narrow(1, 0, 1));
-    const at::Tensor t = contract_segments(env, run.values, seg);  // grad mode is off in forward
+    const at::Tensor x = env.narrow(1, 0, 1), env_c = env.contiguous();
+    // T summed per part of the rows while each block's values are in the cache, then the parts'
+    // sums added in part order (the same for a given thread count, run to run).
+    std::vector<at::Tensor> parts;
+    for (int64_t k = 0; k < scalar_embedding_parts(x); ++k)
+      parts.push_back(at::zeros({seg.centres(), kWidth, widths.back()}, env.options()));
+    EmbeddingRun run;
+    AT_DISPATCH_FLOATING_TYPES(env.scalar_type(), "embedding_contraction_forward", [&] {
+      using T = scalar_t;
+      const T* e = env_c.data_ptr<T>();
+      const int64_t* centre = seg.centre.data_ptr<int64_t>();
+      const int64_t m = widths.back();
+      run = run_scalar_embedding<T>(net, x, [&](int64_t part, int64_t first, int64_t rows, const T* values) {
+        contract_block(e, values, centre, parts[static_cast<std::size_t>(part)].data_ptr<T>(), first, rows, m);
+      });
+    });
+    at::Tensor t = parts[0];
+    for (std::size_t k = 1; k < parts.size(); ++k) t.add_(parts[k]);
     const at::Tensor token = at::zeros({env.size(0), env.size(1)}, env.options());
     std::vector<at::Tensor> to_save = {env};
     to_save.insert(to_save.end(), params.begin(), params.end());

@@ -204,24 +204,40 @@ void recompute_inputs(const std::vector<Layer>& layers, const std::vector<LayerP
 }
 
 // Values and slopes of every block into g and slope (n, out); returns the activations, whole
-// when keep_whole.
-Activations run_forward(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const at::Tensor& x,
-                        at::Tensor& g, at::Tensor& slope, bool keep_whole) {
+// when keep_whole. The blocks go in `parts` even parts, one per task; consume, when given, sees
+// each block's values right after they are computed (see run_scalar_embedding).
+template <typename T>
+Activations run_forward_parts(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const at::Tensor& x,
+                              at::Tensor& g, at::Tensor& slope, bool keep_whole, int64_t parts,
+                              const ConsumeValues<T>* consume) {
   const int64_t n = x.size(0), blocks = (n + kBlock - 1) / kBlock;
   const Activations whole = keep_whole ? make_activations(layers, x.options(), n) : Activations{};
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scalar_embedding_forward", [&] {
-    at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
-      one_blas_thread_in_this_worker();
-      const at::NoGradGuard no_grad;  // grad mode is per thread: off in the caller only
-      const Activations saved =
-          keep_whole ? with_own_inputs(layers, x.options(), whole.y) : make_activations(layers, x.options(), 0);
-      for (int64_t b = begin; b < end; ++b) {
-        const int64_t r0 = b * kBlock;
-        forward_block<scalar_t>(layers, p, saved, x, g, slope, r0, std::min(kBlock, n - r0));
-      }
-    });
+  const int64_t width = layers.back().out;
+  for_each_part(blocks, parts, [&](int64_t part, int64_t begin, int64_t end) {
+    one_blas_thread_in_this_worker();
+    const at::NoGradGuard no_grad;  // grad mode is per thread: off in the caller only
+    const Activations saved =
+        keep_whole ? with_own_inputs(layers, x.options(), whole.y) : make_activations(layers, x.options(), 0);
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t r0 = b * kBlock, c = std::min(kBlock, n - r0);
+      forward_block<T>(layers, p, saved, x, g, slope, r0, c);
+      if (consume != nullptr) (*consume)(part, r0, c, g.data_ptr<T>() + r0 * width);
+    }
   });
   return whole;
+}
+
+int64_t forward_parts(int64_t n) {
+  return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), (n + kBlock - 1) / kBlock));
+}
+
+Activations run_forward(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const at::Tensor& x,
+                        at::Tensor& g, at::Tensor& slope, bool keep_whole) {
+  Activations out;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scalar_embedding_forward", [&] {
+    out = run_forward_parts<scalar_t>(layers, p, x, g, slope, keep_whole, forward_parts(x.size(0)), nullptr);
+  });
+  return out;
 }
 
 // Gradients of one worker's blocks, summed in the worker's own buffers.
@@ -569,16 +585,22 @@ std::pair<at::Tensor, at::Tensor> scalar_embedding_reference(const NetParams& ne
   return reference_layers(layout_of(net.widths, net.idt), net.params, x);
 }
 
-EmbeddingRun run_scalar_embedding(const NetParams& net, const at::Tensor& x) {
+int64_t scalar_embedding_parts(const at::Tensor& x) { return forward_parts(x.size(0)); }
+
+template <typename T>
+EmbeddingRun run_scalar_embedding(const NetParams& net, const at::Tensor& x, const ConsumeValues<T>& consume) {
   const auto layers = layout_of(net.widths, net.idt);
   EmbeddingRun run;
   run.values = at::empty({x.size(0), net.widths.back()}, x.options());
   run.slopes = at::empty_like(run.values);
-  const Activations kept =
-      run_forward(layers, split_params(layers, contiguous_all(net.params)), x, run.values, run.slopes, !forces_only);
-  run.kept = kept.y;
+  run.kept = run_forward_parts<T>(layers, split_params(layers, contiguous_all(net.params)), x, run.values, run.slopes,
+                                  !forces_only, scalar_embedding_parts(x), &consume)
+                 .y;
   return run;
 }
+
+template EmbeddingRun run_scalar_embedding<double>(const NetParams&, const at::Tensor&, const ConsumeValues<double>&);
+template EmbeddingRun run_scalar_embedding<float>(const NetParams&, const at::Tensor&, const ConsumeValues<float>&);
 
 template <typename T>
 std::vector<at::Tensor> scalar_embedding_parameter_gradients(const NetParams& net, const at::Tensor& x,

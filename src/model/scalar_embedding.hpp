@@ -60,7 +60,15 @@ struct EmbeddingRun {
   at::Tensor values, slopes;
   std::vector<at::Tensor> kept;
 };
-EmbeddingRun run_scalar_embedding(const NetParams& net, const at::Tensor& x);
+// consume(part, first, rows, values) sees the values of rows first .. first + rows - 1, (rows,
+// width) row-major, right after they are computed (in the cache): blocks of rows go in
+// scalar_embedding_parts(x) even parts, at most one task per part, each part's blocks in order.
+// T is the element type of x (float or double).
+template <typename T>
+using ConsumeValues = std::function<void(int64_t part, int64_t first, int64_t rows, const T* values)>;
+int64_t scalar_embedding_parts(const at::Tensor& x);
+template <typename T>
+EmbeddingRun run_scalar_embedding(const NetParams& net, const at::Tensor& x, const ConsumeValues<T>& consume);
 
 // fill(first, rows, values, slopes) writes the gradients reaching the net's values and slopes for
 // rows first .. first + rows - 1, each (rows, width) row-major; called for blocks of rows from
