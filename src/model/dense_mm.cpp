@@ -83,16 +83,79 @@ struct DenseMM : torch::autograd::Function<DenseMM> {
   }
 };
 
+// g b^T: a force pass's product through a weight b of WeightMM. Routed, the gradient reaching b
+// goes on to WeightMM's token as this product's output gradient, so that WeightMM's own backward
+// forms b's two gradients in one buffer (the autograd engine would add them out of place, a pass
+// over b of its own). Not routed (a second force pass on one evaluation) or in grad mode, b's
+// gradient is its own.
+struct WeightGradMM : torch::autograd::Function<WeightGradMM> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& g, const at::Tensor& b,
+                            const at::Tensor& /*token*/, bool routed) {
+    ctx->save_for_backward({g, b});
+    ctx->saved_data["routed"] = routed;
+    return product_kernel(g, b.t());
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &gy = grad[0], &g = saved[0], &b = saved[1];
+    variable_list out(4);
+    if (ctx->needs_input_grad(0)) out[0] = DenseMM::apply(gy, b);
+    if (!at::GradMode::is_enabled() && ctx->saved_data["routed"].toBool()) {
+      out[2] = gy;
+      return out;
+    }
+    if (ctx->needs_input_grad(1)) out[1] = DenseMM::apply(gy.t(), g);
+    return out;
+  }
+};
+
+// a b for a weight b, with a token output (as large as a, no memory of its own: the expansion of
+// one zero) through which the first force pass's product returns the gradient reaching b.
+struct WeightMM : torch::autograd::Function<WeightMM> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& b) {
+    ctx->set_materialize_grads(false);
+    const at::Tensor token = at::zeros({1, 1}, a.options()).expand({a.size(0), a.size(1)});
+    ctx->save_for_backward({a, b, token});  // the token: an output, saved without a cycle
+    return {product_kernel(a, b), token};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &g = grad[0], &routed = grad[1], &a = saved[0], &b = saved[1], &token = saved[2];
+    variable_list out(2);
+    if (at::GradMode::is_enabled()) {  // a force pass that training differentiates again
+      TORCH_INTERNAL_ASSERT(!routed.defined(), "dense_mm: routed gradient in grad mode");
+      if (!g.defined()) return out;
+      if (ctx->needs_input_grad(0)) {
+        const bool first = ctx->saved_data.count("force_pass") == 0;
+        if (first) ctx->saved_data["force_pass"] = g.detach();
+        out[0] = WeightGradMM::apply(g, b, token, first);
+      }
+      if (ctx->needs_input_grad(1)) out[1] = DenseMM::apply(a.t(), g);
+      return out;
+    }
+    if (ctx->needs_input_grad(0) && g.defined()) out[0] = product_kernel(g, b.t());
+    if (ctx->needs_input_grad(1)) {
+      at::Tensor gb = g.defined() ? product_kernel(a.t(), g) : at::Tensor();
+      if (routed.defined()) {  // + routed^T g', g' the gradient of the first force pass
+        const at::Tensor force_pass = ctx->saved_data["force_pass"].toTensor();
+        gb = gb.defined() ? gb.addmm_(routed.t(), force_pass) : at::mm(routed.t(), force_pass);
+      }
+      out[1] = gb;
+    }
+    return out;
+  }
+};
+
 }  // namespace
 
 at::Tensor dense_mm(const at::Tensor& a, const at::Tensor& b) {
   if (!on_fast_path(a, b)) return at::mm(a, b);
-  return DenseMM::apply(a, b);
+  return WeightMM::apply(a, b)[0];
 }
 
 at::Tensor dense_addmm(const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b) {
   if (!on_fast_path(a, b)) return at::addmm(bias, a, b);
-  return DenseMM::apply(a, b) + bias;
+  return WeightMM::apply(a, b)[0] + bias;
 }
 
 }  // namespace atomforge::model

@@ -4,7 +4,10 @@
 // fitting net's shapes, (128 x 1600)(1600 x 240) and its derivatives, libtorch's mm through
 // OpenBLAS reaches 25-45 GFLOP/s per core, LIBXSMM 44-56. Differentiable to any order: its
 // derivatives are products of the same kind (forces, and the training gradient of a force loss,
-// stay on this path). Other devices and types, and builds without a BLAS, use at::mm.
+// stay on this path). The second operand's gradient from a training step's two passes (the
+// product itself and the force pass's product through it) is formed in one buffer, not as two
+// tensors the autograd engine then adds (a pass over the weight of its own: (1600, 240) for the
+// fitting's first layer). Other devices and types, and builds without a BLAS, use at::mm.
 #include <ATen/ATen.h>
 
 namespace atomforge::model {

@@ -142,6 +142,38 @@ TEST_P(SegmentContraction, DenseMmMatchesMmOnEveryLayout) {
   at::set_num_threads(threads_before);
 }
 
+// Training through a weight: forces (the derivative along the input) taken twice from one
+// evaluation, a loss on both, its gradient along the weight without a graph (the first force
+// pass's weight gradient is routed to the product's own backward) and with one, and derivatives
+// of that: the same as at::mm's.
+TEST_P(SegmentContraction, DenseMmTrainingThroughAWeightMatchesMm) {
+  at::Generator generator = at::detail::createCPUGenerator(10);
+  const auto options = at::TensorOptions().dtype(GetParam());
+  const at::Tensor a0 = at::randn({9, 6}, generator, options), w0 = at::randn({6, 4}, generator, options);
+  const double tolerance = GetParam() == at::kDouble ? 1e-11 : 2e-4;
+  auto run = [&](auto product, bool with_graph) {
+    const at::Tensor a = a0.clone().set_requires_grad(true), w = w0.clone().set_requires_grad(true);
+    const at::Tensor e = at::tanh(product(a, w)).pow(2).sum();
+    const at::Tensor f1 = grad({e}, {a}, {}, true, true)[0];
+    const at::Tensor f2 = grad({e}, {a}, {}, true, true)[0];
+    const at::Tensor loss = (f1 * f1).sum() + 0.5 * (f2 * f2 * f2).sum() + e;
+    std::vector<at::Tensor> out = {f1.detach()};
+    if (!with_graph) {
+      for (const auto& d : grad({loss}, {a, w})) out.push_back(d);
+      return out;
+    }
+    const auto first = grad({loss}, {a, w}, {}, true, true);
+    for (const auto& d : grad({first[1].pow(2).sum() + first[0].sum()}, {a, w})) out.push_back(d);
+    return out;
+  };
+  for (bool with_graph : {false, true}) {
+    const auto got = run([](const at::Tensor& x, const at::Tensor& y) { return dense_mm(x, y); }, with_graph);
+    const auto want = run([](const at::Tensor& x, const at::Tensor& y) { return at::mm(x, y); }, with_graph);
+    for (std::size_t k = 0; k < got.size(); ++k)
+      expect_close(got[k], want[k], tolerance, (with_graph ? "third order, output " : "output ") + std::to_string(k));
+  }
+}
+
 TEST_P(SegmentContraction, DenseMmOfEmptyOperands) {
   const auto options = at::TensorOptions().dtype(GetParam());
   EXPECT_EQ(dense_mm(at::ones({0, 3}, options), at::ones({3, 4}, options)).sizes(), at::IntArrayRef({0, 4}));
