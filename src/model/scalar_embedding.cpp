@@ -97,12 +97,13 @@ struct Activations {
   int64_t row(int64_t r0) const { return whole ? 2 * r0 : 0; }
 };
 
-// Scratch for one block's X, and Y for `whole_rows` (whole) or one block (0).
+// Y for `whole_rows` (whole, no X: each worker adds its own, with_own_inputs), or one block's X
+// and Y (0).
 Activations make_activations(const std::vector<Layer>& layers, const at::TensorOptions& options, int64_t whole_rows) {
   Activations a;
   a.whole = whole_rows > 0;
   for (const Layer& layer : layers) {
-    a.x.push_back(at::empty({2 * kBlock, layer.in}, options));
+    if (!a.whole) a.x.push_back(at::empty({2 * kBlock, layer.in}, options));
     a.y.push_back(at::empty({2 * (a.whole ? whole_rows : kBlock), layer.out}, options));
   }
   return a;
