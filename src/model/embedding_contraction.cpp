@@ -19,7 +19,7 @@ constexpr int64_t kRowGrain = 64;
 constexpr int64_t kCentreGrain = 16;
 
 // Notation: rows r of centre i = centre[r]; env (nrows, 4); g and s the net's values and slopes
-// (nrows, m); tables a, b (ncentres, 4, m). The loops are written for se_e2_a's four environment
+// (nrows, m); a per-centre table a (ncentres, 4, m). The loops are written for se_e2_a's four environment
 // columns, unrolled, with the products along m in independent lanes.
 constexpr int64_t kWidth = 4;
 constexpr int64_t kLanes = 8;
