@@ -330,7 +330,7 @@ struct EmbeddingContractionFn : torch::autograd::Function<EmbeddingContractionFn
     ctx->saved_data["slopes"] = run.slopes;
     ctx->saved_data["start"] = seg.start;
     ctx->saved_data["centre"] = seg.centre;
-    for (std::size_t l = 0; l < run.kept.size(); ++l) ctx->saved_data["kept" + std::to_string(l)] = run.kept[l];
+    save_kept(ctx, run.kept);
     return {t, token};
   }
 
@@ -379,9 +379,7 @@ struct EmbeddingContractionFn : torch::autograd::Function<EmbeddingContractionFn
                            : force_rows_kernel(grad_t, env, evaluation.values, evaluation.slopes, evaluation.segments);
     }
     if (!want_params) return out;
-    EmbeddingRun run{evaluation.values, evaluation.slopes, {}};
-    for (std::size_t l = 0; data.count("kept" + std::to_string(l)) != 0; ++l)
-      run.kept.push_back(data["kept" + std::to_string(l)].toTensor());
+    const EmbeddingRun run{evaluation.values, evaluation.slopes, saved_kept(ctx)};
     const at::Tensor env_c = env.contiguous();
     const at::Tensor gt = grad_t.defined() ? grad_t.contiguous() : grad_t;
     const at::Tensor wc = w.defined() ? w.contiguous() : w;

@@ -474,8 +474,7 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
     ctx->save_for_backward(to_save);
     ctx->saved_data["widths"] = widths;
     ctx->saved_data["idt"] = idt;
-    if (saved.whole)
-      for (std::size_t l = 0; l < layers.size(); ++l) ctx->saved_data["y" + std::to_string(l)] = saved.y[l];
+    if (saved.whole) save_kept(ctx, saved.y);
     return {g, slope};
   }
 
@@ -520,10 +519,8 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
 
     const auto p = split_params(layers, contiguous_all(params));
     Activations saved;
-    if (ctx->saved_data.count("y0") != 0) {
-      saved.whole = true;
-      for (std::size_t l = 0; l < layers.size(); ++l) saved.y.push_back(ctx->saved_data["y" + std::to_string(l)].toTensor());
-    }
+    saved.y = saved_kept(ctx);
+    saved.whole = !saved.y.empty();
     const at::Tensor gg = grad_g.defined() ? grad_g.contiguous() : grad_g;
     const at::Tensor gs = grad_slope.defined() ? grad_slope.contiguous() : grad_slope;
     const int64_t last = widths.back();
@@ -560,6 +557,16 @@ NetParams net_params(const Mlp& net) {
   return out;
 }
 
+void save_kept(AutogradContext* ctx, const std::vector<at::Tensor>& kept) {
+  for (std::size_t l = 0; l < kept.size(); ++l) ctx->saved_data["kept" + std::to_string(l)] = kept[l];
+}
+
+std::vector<at::Tensor> saved_kept(AutogradContext* ctx) {
+  std::vector<at::Tensor> kept;
+  for (std::size_t l = 0; ctx->saved_data.count("kept" + std::to_string(l)) != 0; ++l)
+    kept.push_back(ctx->saved_data["kept" + std::to_string(l)].toTensor());
+  return kept;
+}
 
 ForcesOnlyScope::ForcesOnlyScope() : previous_(forces_only) { forces_only = true; }
 ForcesOnlyScope::~ForcesOnlyScope() { forces_only = previous_; }

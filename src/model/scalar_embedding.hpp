@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include "model/mlp.hpp"
 
@@ -69,6 +70,11 @@ using ConsumeValues = std::function<void(int64_t part, int64_t first, int64_t ro
 int64_t scalar_embedding_parts(const at::Tensor& x);
 template <typename T>
 EmbeddingRun run_scalar_embedding(const NetParams& net, const at::Tensor& x, const ConsumeValues<T>& consume);
+
+// A run's kept activations into an autograd context's saved data, and back (empty when none
+// were kept).
+void save_kept(torch::autograd::AutogradContext* ctx, const std::vector<at::Tensor>& kept);
+std::vector<at::Tensor> saved_kept(torch::autograd::AutogradContext* ctx);
 
 // fill(first, rows, values, slopes) writes the gradients reaching the net's values and slopes for
 // rows first .. first + rows - 1, each (rows, width) row-major; called for blocks of rows from
