@@ -1,6 +1,7 @@
 #include "model/energy_fitting.hpp"
 
 #include "core/error.hpp"
+#include "model/row_groups.hpp"
 
 namespace atomforge::model {
 
@@ -52,14 +53,12 @@ at::Tensor EnergyFitting::forward(const at::Tensor& descriptor, const at::Tensor
     input = at::cat({descriptor, one_hot}, 1);
   }
   if (ntypes_ == 1) return nets_[0].forward(input).view({-1});
-  at::Tensor energy = at::zeros({descriptor.size(0)}, descriptor.options());
-  for (int64_t t = 0; t < ntypes_; ++t) {
-    const at::Tensor atoms = (atype == t).nonzero().view({-1});
-    if (atoms.size(0) == 0) continue;
-    const at::Tensor e = nets_[t].forward(input.index_select(0, atoms)).view({-1});
-    energy = energy.index_add(0, atoms, e);
-  }
-  return energy;
+  const RowGroups by_type = group_rows_by_value(atype, ntypes_);
+  const std::vector<at::Tensor> inputs = split_row_groups(input, by_type);
+  std::vector<at::Tensor> energies;
+  for (int64_t t = 0; t < ntypes_; ++t)
+    energies.push_back(inputs[t].size(0) == 0 ? at::zeros({0}, input.options()) : nets_[t].forward(inputs[t]).view({-1}));
+  return merge_row_groups(energies, by_type);
 }
 
 void EnergyFitting::register_into(ParameterList& list, const std::string& prefix) {

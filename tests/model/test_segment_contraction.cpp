@@ -1,5 +1,5 @@
-// The hand-written kernels of model/segment_contraction, model/gather_scatter, model/dense_mm and
-// model/switched_environment against libtorch's own operators (index_select, index_add, bmm, mm,
+// The hand-written kernels of model/segment_contraction, model/gather_scatter, model/dense_mm,
+// model/row_groups and model/switched_environment against libtorch's own operators (index_select, index_add, bmm, mm,
 // the environment's element-wise formula): values, first and second derivatives, float64 and
 // float32.
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 #include "model/dense_mm.hpp"
 #include "model/gather_scatter.hpp"
 #include "model/linear.hpp"
+#include "model/row_groups.hpp"
 #include "model/segment_contraction.hpp"
 #include "model/switched_environment.hpp"
 
@@ -276,6 +277,67 @@ TEST_P(SegmentContraction, SwishMatchesSigmoidTimesX) {
   };
   expect_close(third([](const at::Tensor& v) { return model::swish(v); }),
                third([](const at::Tensor& v) { return v * at::sigmoid(v); }), 1e-10, "third derivative");
+}
+
+// Types 0..2 over 11 rows, type 1 absent; with a value outside the groups where `partial`.
+at::Tensor row_types(bool partial) {
+  at::Tensor types = at::tensor({2, 0, 0, 2, 2, 0, 2, 0, 0, 2, 0}, at::kLong);
+  if (partial) types[4] = 5;
+  return types;
+}
+
+TEST_P(SegmentContraction, RowGroupsSplitMatchesIndexSelect) {
+  at::Generator generator = at::detail::createCPUGenerator(5);
+  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
+  for (const bool partial : {false, true}) {
+    const at::Tensor types = row_types(partial);
+    const RowGroups groups = group_rows_by_value(types, 3);
+    EXPECT_EQ(groups.covers_all, !partial);
+    const at::Tensor x = at::randn({11, 6}, generator, at::TensorOptions().dtype(GetParam()));
+    // Each part through a different function, so that the parts' gradients differ.
+    auto combine = [](const std::vector<at::Tensor>& parts) {
+      return at::cat({parts[0].sin().reshape({-1}), parts[1].reshape({-1}), (parts[2] * parts[2]).reshape({-1})});
+    };
+    expect_same_derivatives([&](const std::vector<at::Tensor>& in) { return combine(split_row_groups(in[0], groups)); },
+                            [&](const std::vector<at::Tensor>& in) {
+                              std::vector<at::Tensor> parts;
+                              for (int64_t t = 0; t < 3; ++t)
+                                parts.push_back(in[0].index_select(0, (types == t).nonzero().view({-1})));
+                              return combine(parts);
+                            },
+                            {x}, tolerance);
+  }
+}
+
+TEST_P(SegmentContraction, RowGroupsMergeMatchesIndexAddIntoZeros) {
+  at::Generator generator = at::detail::createCPUGenerator(6);
+  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
+  const auto options = at::TensorOptions().dtype(GetParam());
+  for (const bool partial : {false, true}) {
+    const at::Tensor types = row_types(partial);
+    const RowGroups groups = group_rows_by_value(types, 3);
+    std::vector<at::Tensor> parts;
+    for (const at::Tensor& index : groups.index) parts.push_back(at::randn({index.size(0), 2, 3}, generator, options));
+    const at::Tensor merged = merge_row_groups(parts, groups);
+    if (partial) EXPECT_EQ(merged[4].abs().max().item<double>(), 0.0) << "a row of no group is zero";
+    expect_same_derivatives([&](const std::vector<at::Tensor>& in) { return merge_row_groups(in, groups).cos(); },
+                            [&](const std::vector<at::Tensor>& in) {
+                              at::Tensor out = at::zeros({11, 2, 3}, options);
+                              for (int64_t t = 0; t < 3; ++t) out = out.index_add(0, groups.index[t], in[t]);
+                              return out.cos();
+                            },
+                            parts, tolerance);
+  }
+}
+
+TEST_P(SegmentContraction, RowGroupsRejectMismatchedShapes) {
+  const RowGroups groups = group_rows_by_value(row_types(false), 3);
+  const auto options = at::TensorOptions().dtype(GetParam());
+  EXPECT_THROW(split_row_groups(at::zeros({10, 2}, options), groups), std::exception);
+  EXPECT_THROW(merge_row_groups({at::zeros({6, 2}, options), at::zeros({0, 2}, options)}, groups), std::exception);
+  EXPECT_THROW(
+      merge_row_groups({at::zeros({6, 2}, options), at::zeros({0, 2}, options), at::zeros({4, 2}, options)}, groups),
+      std::exception);
 }
 
 INSTANTIATE_TEST_SUITE_P(Precisions, SegmentContraction, ::testing::Values(at::kDouble, at::kFloat));
