@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "model/dense_mm.hpp"
+#include "model/descriptor_product.hpp"
 #include "model/embedding_contraction.hpp"
 #include "model/segment_contraction.hpp"
 #include "model/switched_environment.hpp"
@@ -167,9 +168,8 @@ at::Tensor SeE2A::forward(const ModelInput& input) const {
     t_matrix = t_matrix + dense_mm(slots.padding_by_type.to(env.scalar_type()), at::cat(pad_table)).view({natoms, 4, m1});
   }
 
-  t_matrix = t_matrix / static_cast<double>(nnei);
-  const at::Tensor d = small_bmm(t_matrix.transpose(1, 2), t_matrix.narrow(2, 0, axis_neuron_));  // (natoms, m1, m2)
-  return d.reshape({natoms, m1 * axis_neuron_});
+  // T's normalisation 1/nnei, applied twice, goes into the product.
+  return descriptor_product(t_matrix, axis_neuron_, 1.0 / static_cast<double>(nnei * nnei));
 }
 
 void SeE2A::compute_statistics(const std::vector<ModelInput>& samples) {

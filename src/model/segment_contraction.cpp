@@ -5,7 +5,6 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "core/vector_clones.hpp"
-#include "model/block_gemm.hpp"
 
 namespace atomforge::model {
 
@@ -161,85 +160,10 @@ variable_list RowExpand::backward(AutogradContext* ctx, variable_list grad) {
           ctx->needs_input_grad(1) ? Contract::apply(saved[0], grad[0], s) : at::Tensor(), at::Tensor()};
 }
 
-// out[p] = a[p] . b[p] for p in begin .. end - 1: a strided, b's rows contiguous, out contiguous.
-template <typename T>
-ATOMFORGE_VECTOR_CLONES void small_bmm_rows(const T* ap, const T* bp, T* o, int64_t begin, int64_t end, int64_t n,
-                                            int64_t k, int64_t m, const int64_t* as, const int64_t* bs) {
-  for (int64_t p = begin; p < end; ++p)
-    for (int64_t i = 0; i < n; ++i) {
-      T* orow = o + (p * n + i) * m;
-      for (int64_t q = 0; q < k; ++q) {
-        const T aiq = ap[p * as[0] + i * as[1] + q * as[2]];
-        const T* brow = bp + p * bs[0] + q * bs[1];
-        for (int64_t j = 0; j < m; ++j) orow[j] += aiq * brow[j];
-      }
-    }
-}
-
-std::optional<GemmOperand> layout_of(const at::Tensor& t) {
-  return gemm_operand(t.size(1), t.size(2), t.stride(1), t.stride(2));
-}
-
-// With generated kernels (LIBXSMM) one small product per batch entry costs little more than its
-// multiply-adds; the loop above is for builds without them, where a BLAS call per entry would
-// cost more than the work.
-at::Tensor small_bmm_generated(const at::Tensor& a_in, const at::Tensor& b_in) {
-  const at::Tensor a = layout_of(a_in) ? a_in : a_in.contiguous();
-  // LIBXSMM generates kernels for a transposed left operand only: a transposed right one is copied.
-  const at::Tensor b = layout_of(b_in) && !layout_of(b_in)->transposed ? b_in : b_in.contiguous();
-  const GemmOperand la = *layout_of(a), lb = *layout_of(b);
-  const int64_t batch = a.size(0), n = a.size(1), k = a.size(2), m = b.size(2);
-  at::Tensor out = at::empty({batch, n, m}, a.options());
-  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "small_bmm", [&] {
-    const scalar_t* ap = a.data_ptr<scalar_t>();
-    const scalar_t* bp = b.data_ptr<scalar_t>();
-    scalar_t* op = out.data_ptr<scalar_t>();
-    at::parallel_for(0, batch, kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p)
-        block_gemm<scalar_t>(la.transposed, false, n, m, k, ap + p * a.stride(0), la.ld, bp + p * b.stride(0), lb.ld,
-                             scalar_t(0), op + p * n * m, m);
-    });
-  });
-  return out;
-}
-
-at::Tensor small_bmm_kernel(const at::Tensor& a, const at::Tensor& b_in) {
-  if (a.numel() == 0 || b_in.numel() == 0) return at::zeros({a.size(0), a.size(1), b_in.size(2)}, a.options());
-  if (block_gemm_backend() == GemmBackend::kLibxsmm) return small_bmm_generated(a, b_in);
-  // The inner loop runs along b's rows: a strided b (a transposed operand in the derivatives) is
-  // copied first, which is cheaper than a loop that cannot use vector loads.
-  const at::Tensor b = b_in.stride(2) == 1 ? b_in : b_in.contiguous();
-  const int64_t batch = a.size(0), n = a.size(1), k = a.size(2), m = b.size(2);
-  at::Tensor out = at::zeros({batch, n, m}, a.options());
-  const int64_t as[3] = {a.stride(0), a.stride(1), a.stride(2)};
-  const int64_t bs[2] = {b.stride(0), b.stride(1)};
-  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "small_bmm", [&] {
-    at::parallel_for(0, batch, kGrain, [&](int64_t begin, int64_t end) {
-      small_bmm_rows(a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), begin, end, n, k, m,
-                     as, bs);
-    });
-  });
-  return out;
-}
-
-struct SmallBmm : torch::autograd::Function<SmallBmm> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& b) {
-    ctx->save_for_backward({a, b});
-    return small_bmm_kernel(a, b);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    const auto saved = ctx->get_saved_variables();
-    return {ctx->needs_input_grad(0) ? SmallBmm::apply(grad[0], saved[1].transpose(1, 2)) : at::Tensor(),
-            ctx->needs_input_grad(1) ? SmallBmm::apply(saved[0].transpose(1, 2), grad[0]) : at::Tensor()};
-  }
-};
-
 }  // namespace
 
 at::Tensor contract_segments(const at::Tensor& env, const at::Tensor& g, const Segments& segments) {
   return Contract::apply(env, g, segments);
 }
-
-at::Tensor small_bmm(const at::Tensor& a, const at::Tensor& b) { return SmallBmm::apply(a, b); }
 
 }  // namespace atomforge::model

@@ -1,9 +1,8 @@
 #pragma once
-// Two small contractions of se_e2_a written as loops instead of libtorch's CPU bmm, which (built
-// without MKL, as Debian's is) runs one BLAS call per batch entry: 192 atoms x a few hundred
-// calls per training step, most of their time spent in call overhead (small_bmm calls LIBXSMM's
-// generated kernels per entry instead where the build has them). Both are differentiable to any
-// order: each one's derivatives are expressed through the same family of functions.
+// se_e2_a's sum over a centre's neighbours, T[i] = sum_r env[r]^T g[r], written as a loop over
+// rows grouped by centre instead of libtorch's index_add of outer products (a (rows, C, M)
+// intermediate, twice over in force training). Differentiable to any order: its derivatives are
+// expressed through the same family of functions.
 #include <cstdint>
 
 #include <ATen/ATen.h>
@@ -21,8 +20,5 @@ struct Segments {
 // T[i] = sum over the rows r of centre i of env[r]^T g[r]: (ncentres, C, M) from env (nrows, C)
 // and the embedding g (nrows, M).
 at::Tensor contract_segments(const at::Tensor& env, const at::Tensor& g, const Segments& segments);
-
-// a[b] . b[b] for (B, N, K) and (B, K, M), any strides.
-at::Tensor small_bmm(const at::Tensor& a, const at::Tensor& b);
 
 }  // namespace atomforge::model

@@ -1,13 +1,16 @@
 // The hand-written kernels of model/segment_contraction, model/gather_scatter, model/dense_mm,
-// model/row_groups and model/switched_environment against libtorch's own operators (index_select, index_add, bmm, mm,
-// the environment's element-wise formula): values, first and second derivatives, float64 and
-// float32.
+// model/descriptor_product, model/row_groups and model/switched_environment against libtorch's
+// own operators (index_select, index_add, bmm, mm, the environment's element-wise formula): values,
+// first and second derivatives (third for the descriptor product), float64 and float32.
+#include <functional>
+
 #include <gtest/gtest.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include "tensor_test_util.hpp"
 #include "model/dense_mm.hpp"
+#include "model/descriptor_product.hpp"
 #include "model/gather_scatter.hpp"
 #include "model/linear.hpp"
 #include "model/row_groups.hpp"
@@ -79,29 +82,38 @@ TEST_P(SegmentContraction, MatchesIndexAddOfOuterProducts) {
       {env, g}, tolerance);
 }
 
-TEST_P(SegmentContraction, SmallBmmMatchesBmmOnStridedViews) {
-  at::Generator generator = at::detail::createCPUGenerator(5);
-  const auto options = at::TensorOptions().dtype(GetParam());
-  // As se_e2_a uses it: T^T T[:, :, :axis] with both operands views of one (B, 4, M) tensor;
-  // 37 entries: several parallel tasks.
-  const at::Tensor t = at::randn({37, 4, 10}, generator, options);
-  const at::Tensor u = at::randn({37, 4, 10}, generator, options);
-  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
-  auto both = [](auto product) {
-    return [product](const std::vector<at::Tensor>& x) {
-      return at::cat({product(x[0].transpose(1, 2), x[1].narrow(2, 0, 3)).reshape(-1),
-                      product(x[0], x[1].transpose(1, 2)).reshape(-1)});
-    };
-  };
-  expect_same_derivatives(both([](const at::Tensor& a, const at::Tensor& b) { return small_bmm(a, b); }),
-                          both([](const at::Tensor& a, const at::Tensor& b) { return at::bmm(a, b); }), {t, u},
-                          tolerance);
+// Derivatives of f up to the third order: of sum sin f, of the squared norm of that, of the
+// squared norm of that.
+std::vector<at::Tensor> three_derivatives(const std::function<at::Tensor(const at::Tensor&)>& f, const at::Tensor& x0) {
+  const at::Tensor x = x0.detach().clone().set_requires_grad(true);
+  const at::Tensor y = f(x);
+  const at::Tensor first = grad({y.sin().sum()}, {x}, {}, true, true)[0];
+  const at::Tensor second = grad({(first * first).sum()}, {x}, {}, true, true)[0];
+  const at::Tensor third = grad({(second * second).sum()}, {x})[0];
+  return {y.detach(), first.detach(), second.detach(), third};
 }
 
-TEST_P(SegmentContraction, SmallBmmOfEmptyOperands) {
+TEST_P(SegmentContraction, DescriptorProductMatchesBmmToTheThirdDerivative) {
+  at::Generator generator = at::detail::createCPUGenerator(5);
   const auto options = at::TensorOptions().dtype(GetParam());
-  EXPECT_EQ(small_bmm(at::ones({0, 3, 2}, options), at::ones({0, 2, 4}, options)).sizes(), at::IntArrayRef({0, 3, 4}));
-  EXPECT_TRUE(at::equal(small_bmm(at::ones({2, 3, 0}, options), at::ones({2, 0, 4}, options)), at::zeros({2, 3, 4}, options)));
+  // 37 centres: several parallel tasks; m2 = 3 of m1 = 10 columns, and all of them.
+  const at::Tensor t = at::randn({37, 4, 10}, generator, options);
+  const double tolerance = GetParam() == at::kDouble ? 1e-11 : 2e-4;
+  for (const int64_t m2 : {int64_t{3}, int64_t{10}}) {
+    const auto got = three_derivatives([&](const at::Tensor& x) { return descriptor_product(x, m2, 0.3); }, t);
+    const auto want = three_derivatives(
+        [&](const at::Tensor& x) { return at::bmm(x.transpose(1, 2), x.narrow(2, 0, m2)).reshape({37, -1}) * 0.3; }, t);
+    const char* names[] = {"value", "first derivative", "second derivative", "third derivative"};
+    for (std::size_t k = 0; k < got.size(); ++k) expect_close(got[k], want[k], tolerance, names[k]);
+  }
+}
+
+TEST_P(SegmentContraction, DescriptorProductOfEmptyOperands) {
+  const auto options = at::TensorOptions().dtype(GetParam());
+  EXPECT_EQ(descriptor_product(at::ones({0, 4, 5}, options), 2, 1.0).sizes(), at::IntArrayRef({0, 10}));
+  EXPECT_EQ(descriptor_product(at::ones({3, 4, 5}, options), 0, 1.0).sizes(), at::IntArrayRef({3, 0}));
+  EXPECT_TRUE(at::equal(descriptor_product(at::ones({2, 0, 5}, options), 2, 1.0), at::zeros({2, 10}, options)));
+  EXPECT_THROW(descriptor_product(at::ones({3, 4, 5}, options), 6, 1.0), std::exception);
 }
 
 // Row-major, transposed, column-sliced and broadcast (stride 0) operands; products large enough
