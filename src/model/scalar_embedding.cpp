@@ -91,32 +91,65 @@ std::pair<at::Tensor, at::Tensor> reference_layers(const std::vector<Layer>& lay
 // worker's scratch for one block at a time: the training backward forms it again from Y, in the
 // cache, which costs less than storing it and reading it back (it is as large as Y). Y is
 // scratch too, or, when whole, every block's at row 2 r0, kept for the training backward.
+// With derive_last, the last layer's Y is not kept but formed again from the net's values and
+// slopes (kept by the caller anyway) less its input's residual: a = value - residual(h) and,
+// instead of u, (1 - a^2) u = slope - residual(t), all the backward needs of u. That saves
+// writing and keeping a (2n, out) array per evaluation; a layer with a timestep keeps its Y.
 struct Activations {
-  std::vector<at::Tensor> x, y;  // per layer
+  std::vector<at::Tensor> x, y;  // per layer (y: without the last layer's in a kept set)
   bool whole = false;            // y
-  int64_t row(int64_t r0) const { return whole ? 2 * r0 : 0; }
+  bool derive_last = false;      // y.back() is a block's scratch, formed from values and slopes
+  at::Tensor values, slopes;     // the net's outputs, with derive_last
+  bool y_is_scratch(std::size_t l) const { return !whole || (derive_last && l + 1 == y.size()); }
+  template <typename T>
+  T* y_rows(std::size_t l, int64_t r0, int64_t width) const {
+    return y[l].data_ptr<T>() + (y_is_scratch(l) ? 0 : 2 * r0 * width);
+  }
 };
 
 // Y for `whole_rows` (whole, no X: each worker adds its own, with_own_inputs), or one block's X
 // and Y (0).
-Activations make_activations(const std::vector<Layer>& layers, const at::TensorOptions& options, int64_t whole_rows) {
+Activations make_activations(const std::vector<Layer>& layers, const at::TensorOptions& options, int64_t whole_rows,
+                             bool derive_last = false) {
   Activations a;
   a.whole = whole_rows > 0;
-  for (const Layer& layer : layers) {
-    if (!a.whole) a.x.push_back(at::empty({2 * kBlock, layer.in}, options));
-    a.y.push_back(at::empty({2 * (a.whole ? whole_rows : kBlock), layer.out}, options));
+  a.derive_last = a.whole && derive_last;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    if (!a.whole) a.x.push_back(at::empty({2 * kBlock, layers[l].in}, options));
+    if (a.derive_last && l + 1 == layers.size()) break;
+    a.y.push_back(at::empty({2 * (a.whole ? whole_rows : kBlock), layers[l].out}, options));
   }
   return a;
 }
 
-// A worker's scratch X around Y kept whole.
+// A worker's scratch X (and last Y, with derive_last) around the Y kept whole.
 Activations with_own_inputs(const std::vector<Layer>& layers, const at::TensorOptions& options,
-                            const std::vector<at::Tensor>& whole_y) {
-  Activations a;
-  a.whole = true;
-  a.y = whole_y;
+                            const Activations& whole) {
+  Activations a = whole;
   for (const Layer& layer : layers) a.x.push_back(at::empty({2 * kBlock, layer.in}, options));
+  if (a.derive_last) a.y.push_back(at::empty({2 * kBlock, layers.back().out}, options));
   return a;
+}
+
+// Kept activations of the last layer may be derived when it has no timestep (a would be value
+// over idt).
+bool last_derivable(const std::vector<Layer>& layers) { return !layers.back().idt; }
+
+// The last layer's Y of a block in the form derive_last describes, into y (2c, out), from the
+// block's values and slopes (c rows each) and its input X (2c, in).
+template <typename T>
+ATOMFORGE_VECTOR_CLONES void derive_last_rows(const Layer& layer, int64_t c, const T* values, const T* slopes,
+                                              const T* xin, T* y) {
+  const int64_t in = layer.in, out = layer.out;
+  for (int64_t i = 0; i < 2 * c; ++i) {
+    const T* src = i < c ? values + i * out : slopes + (i - c) * out;
+    T* row = y + i * out;
+    for (int64_t j = 0; j < out; ++j) row[j] = src[j];
+    if (layer.residual == Residual::kNone) continue;
+    const T* xr = xin + i * in;
+    for (int64_t half = 0; half < out / in; ++half)
+      for (int64_t j = 0; j < in; ++j) row[half * in + j] -= xr[j];
+  }
 }
 
 thread_local bool forces_only = false;
@@ -181,7 +214,7 @@ void forward_block(const std::vector<Layer>& layers, const std::vector<LayerPara
   for (std::size_t l = 0; l < layers.size(); ++l) {
     const Layer& layer = layers[l];
     const T* xin = saved.x[l].data_ptr<T>();
-    T* y = saved.y[l].data_ptr<T>() + saved.row(r0) * layer.out;
+    T* y = saved.y_rows<T>(l, r0, layer.out);
     block_gemm<T>(false, false, 2 * c, layer.out, layer.in, xin, layer.in, p[l].matrix.data_ptr<T>(), layer.out, 0, y,
                   layer.out);
     bias_tanh_rows(y, p[l].bias.data_ptr<T>(), c, layer.out);
@@ -199,7 +232,7 @@ void recompute_inputs(const std::vector<Layer>& layers, const std::vector<LayerP
   load_inputs<T>(saved, x, r0, c);
   for (std::size_t l = 0; l + 1 < layers.size(); ++l) {
     T* out_h = saved.x[l + 1].data_ptr<T>();
-    activate<T>(layers[l], p[l], saved.y[l].data_ptr<T>() + saved.row(r0) * layers[l].out, saved.x[l].data_ptr<T>(),
+    activate<T>(layers[l], p[l], saved.y_rows<T>(l, r0, layers[l].out), saved.x[l].data_ptr<T>(),
                 out_h, out_h + c * layers[l].out, c);
   }
 }
@@ -209,16 +242,21 @@ void recompute_inputs(const std::vector<Layer>& layers, const std::vector<LayerP
 // each block's values right after they are computed (see run_scalar_embedding).
 template <typename T>
 Activations run_forward_parts(const std::vector<Layer>& layers, const std::vector<LayerParams>& p, const at::Tensor& x,
-                              at::Tensor& g, at::Tensor& slope, bool keep_whole, int64_t parts,
+                              at::Tensor& g, at::Tensor& slope, bool keep_whole, bool derive_last, int64_t parts,
                               const ConsumeValues<T>* consume) {
   const int64_t n = x.size(0), blocks = (n + kBlock - 1) / kBlock;
-  const Activations whole = keep_whole ? make_activations(layers, x.options(), n) : Activations{};
+  Activations whole =
+      keep_whole ? make_activations(layers, x.options(), n, derive_last && last_derivable(layers)) : Activations{};
+  if (whole.derive_last) {
+    whole.values = g;
+    whole.slopes = slope;
+  }
   const int64_t width = layers.back().out;
   for_each_part(blocks, parts, [&](int64_t part, int64_t begin, int64_t end) {
     one_blas_thread_in_this_worker();
     const at::NoGradGuard no_grad;  // grad mode is per thread: off in the caller only
     const Activations saved =
-        keep_whole ? with_own_inputs(layers, x.options(), whole.y) : make_activations(layers, x.options(), 0);
+        keep_whole ? with_own_inputs(layers, x.options(), whole) : make_activations(layers, x.options(), 0);
     for (int64_t b = begin; b < end; ++b) {
       const int64_t r0 = b * kBlock, c = std::min(kBlock, n - r0);
       forward_block<T>(layers, p, saved, x, g, slope, r0, c);
@@ -236,7 +274,7 @@ Activations run_forward(const std::vector<Layer>& layers, const std::vector<Laye
                         at::Tensor& g, at::Tensor& slope, bool keep_whole) {
   Activations out;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scalar_embedding_forward", [&] {
-    out = run_forward_parts<scalar_t>(layers, p, x, g, slope, keep_whole, forward_parts(x.size(0)), nullptr);
+    out = run_forward_parts<scalar_t>(layers, p, x, g, slope, keep_whole, false, forward_parts(x.size(0)), nullptr);
   });
   return out;
 }
@@ -249,7 +287,8 @@ struct Accumulators {
 // Given gh and gt (c rows each), the gradients of a layer's output value and slope, writes gz =
 // dL/dz and gu = dL/du into gzu (same layout) and sums the bias and idt gradients. No two
 // buffers overlap: declared so, the loop vectorises (GCC gives up on versioning nine pointers).
-template <typename T>
+// With kSlopeForm, y's second half holds (1 - a^2) u instead of u (derive_last; no timestep).
+template <typename T, bool kSlopeForm>
 ATOMFORGE_VECTOR_CLONES void layer_gradients(int64_t c, const Layer& layer, const T* __restrict y,
                                              const T* __restrict idt, const T* __restrict gh_rows,
                                              const T* __restrict gt_rows, T* __restrict gzu, T* __restrict gbias,
@@ -265,6 +304,12 @@ ATOMFORGE_VECTOR_CLONES void layer_gradients(int64_t c, const Layer& layer, cons
     for (int64_t j = 0; j < out; ++j) {
       const T d = T(1) - a[j] * a[j];
       T ga = gh[j], gta = gt[j];
+      if constexpr (kSlopeForm) {
+        gu[j] = gta * d;
+        gz[j] = ga * d - T(2) * a[j] * u[j] * gta;
+        gbias[j] += gz[j];
+        continue;
+      }
       if (idt != nullptr) {
         gidt[j] += ga * a[j] + gta * d * u[j];
         ga *= idt[j];
@@ -315,11 +360,15 @@ void backward_block(const std::vector<Layer>& layers, const std::vector<LayerPar
   int next = 0;
   for (int64_t l = static_cast<int64_t>(layers.size()) - 1; l >= 0; --l) {
     const Layer& layer = layers[l];
-    const T* y = saved.y[l].data_ptr<T>() + saved.row(r0) * layer.out;
+    const T* y = saved.y_rows<T>(static_cast<std::size_t>(l), r0, layer.out);
     const T* xin = saved.x[l].data_ptr<T>();
     T* gzu = scratch.gzu.data();
-    layer_gradients<T>(c, layer, y, layer.idt ? p[l].idt.data_ptr<T>() : nullptr, gh, gt, gzu, acc.bias[l].data_ptr<T>(),
-                       layer.idt ? acc.idt[l].data_ptr<T>() : nullptr);
+    const T* idt = layer.idt ? p[l].idt.data_ptr<T>() : nullptr;
+    T* gidt = layer.idt ? acc.idt[l].data_ptr<T>() : nullptr;
+    if (saved.derive_last && l + 1 == static_cast<int64_t>(layers.size()))
+      layer_gradients<T, true>(c, layer, y, idt, gh, gt, gzu, acc.bias[l].data_ptr<T>(), gidt);
+    else
+      layer_gradients<T, false>(c, layer, y, idt, gh, gt, gzu, acc.bias[l].data_ptr<T>(), gidt);
     if (want_params)  // W (in, out) += X^T (in, 2c) GZU (2c, out)
       block_gemm<T>(true, false, layer.in, layer.out, 2 * c, xin, layer.in, gzu, layer.out, 1,
                     acc.matrix[l].data_ptr<T>(), layer.out);
@@ -379,10 +428,16 @@ NetGradients backward_through_net(const std::vector<Layer>& layers, const std::v
     one_blas_thread_in_this_worker();
     const at::NoGradGuard no_grad;  // grad mode is per thread: off in the caller only
     Scratch<T> scratch(widest);
-    const Activations own = with_own_inputs(layers, x.options(), saved.y);
+    const Activations own = with_own_inputs(layers, x.options(), saved);
     for (int64_t blk = first; blk < end; ++blk) {
       const int64_t r0 = blk * kBlock, c = std::min(kBlock, n - r0);
       recompute_inputs<T>(layers, p, own, x, r0, c);
+      if (own.derive_last) {
+        const int64_t width = layers.back().out;
+        derive_last_rows<T>(layers.back(), c, own.values.data_ptr<T>() + r0 * width,
+                            own.slopes.data_ptr<T>() + r0 * width, own.x.back().data_ptr<T>(),
+                            own.y.back().data_ptr<T>());
+      }
       const auto [gh, gt] = source(r0, c, scratch);
       backward_block<T>(layers, p, own, transposed, gh, gt, want_x ? &out.x : nullptr, want_params,
                         acc[static_cast<std::size_t>(slot)], scratch, r0, c);
@@ -602,7 +657,7 @@ EmbeddingRun run_scalar_embedding(const NetParams& net, const at::Tensor& x, con
   run.values = at::empty({x.size(0), net.widths.back()}, x.options());
   run.slopes = at::empty_like(run.values);
   run.kept = run_forward_parts<T>(layers, split_params(layers, contiguous_all(net.params)), x, run.values, run.slopes,
-                                  !forces_only, scalar_embedding_parts(x), &consume)
+                                  !forces_only, /*derive_last=*/true, scalar_embedding_parts(x), &consume)
                  .y;
   return run;
 }
@@ -618,6 +673,11 @@ std::vector<at::Tensor> scalar_embedding_parameter_gradients(const NetParams& ne
   Activations saved;
   saved.whole = !run.kept.empty();
   saved.y = run.kept;
+  saved.derive_last = saved.whole && run.kept.size() + 1 == layers.size();
+  if (saved.derive_last) {
+    saved.values = run.values;
+    saved.slopes = run.slopes;
+  }
   return backward_through_net<T>(layers, split_params(layers, contiguous_all(net.params)), saved, x, false, true,
                                  [&](int64_t r0, int64_t c, Scratch<T>& scratch) -> std::pair<const T*, const T*> {
                                    fill(r0, c, scratch.in_values.data(), scratch.in_slopes.data());

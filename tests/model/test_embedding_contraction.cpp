@@ -185,9 +185,12 @@ TEST_P(EmbeddingContraction, HigherDerivatives) {
 INSTANTIATE_TEST_SUITE_P(
     Nets, EmbeddingContraction,
     ::testing::Combine(::testing::Values(at::kDouble, at::kFloat),
-                       // DeePMD-kit's water widths (no residual, then doubling twice); and
-                       // resnet_dt with a kept width.
-                       ::testing::Values(NetCase{{25, 50, 100}, false}, NetCase{{6, 6, 12}, true}),
+                       // DeePMD-kit's water widths (no residual, then doubling twice); resnet_dt
+                       // with a kept width (the last layer's activations kept); without a
+                       // timestep, a last layer with a residual of the same width and a one-layer
+                       // net (their activations formed again from the values and slopes).
+                       ::testing::Values(NetCase{{25, 50, 100}, false}, NetCase{{6, 6, 12}, true},
+                                         NetCase{{4, 4}, false}, NetCase{{5}, false}),
                        ::testing::Values(1, 3)));
 
 TEST(EmbeddingContractionFallback, OtherNetsUseThePlainPath) {
