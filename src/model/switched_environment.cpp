@@ -45,22 +45,24 @@ at::Tensor clamp01(const at::Tensor& u) {
 }
 template <typename V>
 Radial<V> radial(const V& r, const SwitchedEnvironment& env) {
-  const double width = env.rcut - env.rcut_smth;
-  const V u = clamp01<V>((r - env.rcut_smth) / width);
+  const double inv_width = 1.0 / (env.rcut - env.rcut_smth);
+  const V u = clamp01<V>((r - env.rcut_smth) * inv_width);
   // w = -6u^5 + 15u^4 - 10u^3 + 1; dw/du = -30 u^2 (u - 1)^2 and d2w/du2 = -60 u (2u - 1)(u - 1)
   // vanish at both ends, so the clamp needs no case of its own.
   const V w = u * u * u * (u * (-6.0 * u + 15.0) - 10.0) + 1.0;
-  const V dw = -30.0 * u * u * (u - 1.0) * (u - 1.0) / width;
-  const V d2w = -60.0 * u * (2.0 * u - 1.0) * (u - 1.0) / (width * width);
-  const V d = r + env.protection;
+  const V dw = (-30.0 * inv_width) * u * u * (u - 1.0) * (u - 1.0);
+  const V d2w = (-60.0 * inv_width * inv_width) * u * (2.0 * u - 1.0) * (u - 1.0);
+  // Two divisions per edge, the rest products: s = w/d, s' = (w' - s)/d, s'' = (w'' - 2 s')/d with
+  // d = r + protection, and the same recurrence for q = s/r.
+  const V inv_d = 1.0 / (r + env.protection), inv_r = 1.0 / r;
   Radial<V> o;
   o.r = r;
-  o.s = w / d;
-  o.ds = dw / d - w / (d * d);
-  o.d2s = d2w / d - 2.0 * dw / (d * d) + 2.0 * w / (d * d * d);
-  o.q = o.s / r;
-  o.dq = (o.ds - o.q) / r;
-  o.d2q = (o.d2s - 2.0 * o.dq) / r;
+  o.s = w * inv_d;
+  o.ds = (dw - o.s) * inv_d;
+  o.d2s = (d2w - 2.0 * o.ds) * inv_d;
+  o.q = o.s * inv_r;
+  o.dq = (o.ds - o.q) * inv_r;
+  o.d2q = (o.d2s - 2.0 * o.dq) * inv_r;
   return o;
 }
 
