@@ -145,12 +145,13 @@ at::Tensor SeE2A::forward(const ModelInput& input) const {
   const at::Tensor env = normalised_environment(input.edge_vec, edges, stat_row, davg_.view({-1, 4}),
                                                 dstd_.view({-1, 4}), {rcut_, rcut_smth_, env_protection_});  // (nr, 4)
 
-  at::Tensor t_matrix = at::zeros({natoms, 4, m1}, env.options());
+  // Each net's share added to the next (no sum starting from zeros: one pass over T less).
+  at::Tensor t_matrix;
+  auto add_to_t = [&](const at::Tensor& share) { t_matrix = t_matrix.defined() ? t_matrix + share : share; };
   for (std::size_t n = 0; n < embeddings_.size(); ++n) {
     const Segments& rows = slots.by_net[n];
     if (rows.rows() == 0) continue;
-    const at::Tensor env_n = env.narrow(0, slots.begin[n], rows.rows());
-    t_matrix = t_matrix + embedding_contraction(embeddings_[n], env_n, rows);
+    add_to_t(embedding_contraction(embeddings_[n], env.narrow(0, slots.begin[n], rows.rows()), rows));
   }
 
   // Padding: row -davg/dstd and its embedding, per (centre type, slot).
@@ -165,8 +166,9 @@ at::Tensor SeE2A::forward(const ModelInput& input) const {
         pad_table.push_back(
             (rows.unsqueeze(2) * net.forward(rows.narrow(1, 0, 1)).unsqueeze(1)).view({sel_[tj], 4 * m1}));
       }
-    t_matrix = t_matrix + dense_mm(slots.padding_by_type.to(env.scalar_type()), at::cat(pad_table)).view({natoms, 4, m1});
+    add_to_t(dense_mm(slots.padding_by_type.to(env.scalar_type()), at::cat(pad_table)).view({natoms, 4, m1}));
   }
+  if (!t_matrix.defined()) t_matrix = at::zeros({natoms, 4, m1}, env.options());  // no slots at all
 
   // T's normalisation 1/nnei, applied twice, goes into the product.
   return descriptor_product(t_matrix, axis_neuron_, 1.0 / static_cast<double>(nnei * nnei));
