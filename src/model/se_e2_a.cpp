@@ -109,12 +109,15 @@ RealSlots find_real_slots(const at::Tensor& slot_index, const at::Tensor& atype,
   const int64_t nets = type_one_side ? ntypes : ntypes * ntypes;
 
   RealSlots out;
-  out.position = atom_major.index_select(0, std::get<1>(at::sort(net, c10::optional<bool>(true), 0)));
+  // Grouped by net, atom-major within a net: one mask per net (a handful) costs less than a
+  // stable sort of the slots.
+  std::vector<at::Tensor> by_net;
+  for (int64_t n = 0; n < nets; ++n) by_net.push_back(atom_major.masked_select(net == n));
+  out.position = at::cat(by_net);
   out.centre = out.position.div(nnei, "floor");
-  const at::Tensor counts = at::bincount(net, {}, nets);
   int64_t begin = 0;
   for (int64_t n = 0; n < nets; ++n) {
-    const int64_t count = counts[n].item<int64_t>();
+    const int64_t count = by_net[static_cast<std::size_t>(n)].size(0);
     const at::Tensor centre = out.centre.narrow(0, begin, count);
     at::Tensor start = at::zeros({natoms + 1}, at::kLong);
     start.narrow(0, 1, natoms).copy_(at::bincount(centre, {}, natoms).cumsum(0));
