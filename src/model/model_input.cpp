@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include <ATen/Parallel.h>
+
 #include "core/error.hpp"
 #include "graph/neighbor_list.hpp"
 #include "model/model_input_detail.hpp"
@@ -10,6 +12,9 @@
 namespace atomforge::model {
 
 namespace {
+
+// Centres per parallel task when choosing neighbours.
+constexpr int64_t kCentreGrain = 16;
 
 struct Candidate {
   int32_t type;
@@ -76,8 +81,6 @@ ModelInput build_model_input_with(const double* coord, const double* box, bool p
   input.nghost = nall - nloc;
   EdgeBuffers edges;
   if (use_sel) edges.slots.assign(static_cast<std::size_t>(nframes * nloc * nnei), -1);
-  std::vector<Candidate> candidates;
-  std::vector<int64_t> per_type_count(ntypes_sel);
 
   for (int64_t f = 0; f < nframes; ++f) {
     const double* x = coord + f * nall * 3;
@@ -89,50 +92,85 @@ ModelInput build_model_input_with(const double* coord, const double* box, bool p
       rethrow_with_context(fmt::format("frame {} of the batch", f));
     }
     const int64_t atom_base = f * nall;
-    std::size_t p = 0;
-    for (int64_t i = 0; i < roles.centers; ++i) {
-      const std::size_t begin = p;
-      while (p < nl.size() && nl.center[p] == i) ++p;
-      if (!use_sel) {
-        for (std::size_t q = begin; q < p; ++q) {
+    // The list's pairs of each centre: begin[i] .. begin[i + 1] - 1.
+    std::vector<std::size_t> begin(static_cast<std::size_t>(roles.centers) + 1, nl.size());
+    {
+      std::size_t p = 0;
+      for (int64_t i = 0; i < roles.centers; ++i) {
+        begin[i] = p;
+        while (p < nl.size() && nl.center[p] == i) ++p;
+      }
+      if (p != nl.size()) fail("internal: the neighbour list has centres beyond the first {}", roles.centers);
+    }
+    if (!use_sel) {
+      for (int64_t i = 0; i < roles.centers; ++i)
+        for (std::size_t q = begin[i]; q < begin[i + 1]; ++q) {
           double r[3];
           edge_vector(x, b, nl, q, r);
           edges.add(atom_base + i, atom_base + nl.neighbor[q], f, r);
         }
-        continue;
-      }
-      candidates.clear();
-      for (std::size_t q = begin; q < p; ++q) {
-        double r[3];
-        edge_vector(x, b, nl, q, r);
-        const int32_t t = types[nl.neighbor[q]];
-        if (t >= ntypes_sel) fail("atom type {} has no sel entry (sel has {} types)", t, ntypes_sel);
-        candidates.push_back({t, r[0] * r[0] + r[1] * r[1] + r[2] * r[2], static_cast<int64_t>(q)});
-      }
-      // Per type, nearest first; ties broken by list order so the choice is deterministic.
-      std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& c) {
-        if (a.type != c.type) return a.type < c.type;
-        if (a.r2 != c.r2) return a.r2 < c.r2;
-        return a.pair < c.pair;
-      });
-      std::fill(per_type_count.begin(), per_type_count.end(), 0);
-      bool truncated = false;
-      int64_t* slot_row = edges.slots.data() + (f * nloc + i) * nnei;
-      for (const auto& cand : candidates) {
-        int64_t& k = per_type_count[cand.type];
-        if (k >= selection.sel[cand.type]) {
-          truncated = true;
-          continue;
-        }
-        double r[3];
-        edge_vector(x, b, nl, static_cast<std::size_t>(cand.pair), r);
-        slot_row[offsets[cand.type] + k] = static_cast<int64_t>(edges.center.size());
-        edges.add(atom_base + i, atom_base + nl.neighbor[cand.pair], f, r);
-        ++k;
-      }
-      if (truncated) ++input.truncated_centres;
+      continue;
     }
-    if (p != nl.size()) fail("internal: the neighbour list has centres beyond the first {}", roles.centers);
+    // Centres in parallel, in two passes: each centre's chosen pairs in slot order (per type,
+    // nearest first; ties broken by list order, so the choice is deterministic), then, once
+    // each centre's first edge is known, its edges. The result does not depend on the threads.
+    std::vector<int64_t> chosen(static_cast<std::size_t>(roles.centers * nnei), -1), count(roles.centers, 0);
+    std::vector<char> truncated(static_cast<std::size_t>(roles.centers), 0);
+    at::parallel_for(0, roles.centers, kCentreGrain, [&](int64_t first, int64_t last) {
+      std::vector<Candidate> candidates;
+      std::vector<int64_t> per_type(static_cast<std::size_t>(ntypes_sel));
+      for (int64_t i = first; i < last; ++i) {
+        candidates.clear();
+        for (std::size_t q = begin[i]; q < begin[i + 1]; ++q) {
+          double r[3];
+          edge_vector(x, b, nl, q, r);
+          const int32_t t = types[nl.neighbor[q]];
+          if (t >= ntypes_sel) fail("atom type {} has no sel entry (sel has {} types)", t, ntypes_sel);
+          candidates.push_back({t, r[0] * r[0] + r[1] * r[1] + r[2] * r[2], static_cast<int64_t>(q)});
+        }
+        std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& c) {
+          if (a.type != c.type) return a.type < c.type;
+          if (a.r2 != c.r2) return a.r2 < c.r2;
+          return a.pair < c.pair;
+        });
+        std::fill(per_type.begin(), per_type.end(), 0);
+        int64_t* row = chosen.data() + i * nnei;
+        for (const auto& cand : candidates) {
+          int64_t& k = per_type[cand.type];
+          if (k >= selection.sel[cand.type]) {
+            truncated[i] = 1;
+            continue;
+          }
+          row[offsets[cand.type] + k++] = cand.pair;
+          ++count[i];
+        }
+      }
+    });
+    std::vector<int64_t> first_edge(static_cast<std::size_t>(roles.centers) + 1, static_cast<int64_t>(edges.center.size()));
+    for (int64_t i = 0; i < roles.centers; ++i) {
+      first_edge[i + 1] = first_edge[i] + count[i];
+      input.truncated_centres += truncated[i];
+    }
+    const auto total = static_cast<std::size_t>(first_edge.back());
+    edges.center.resize(total);
+    edges.neighbor.resize(total);
+    edges.frame.resize(total, f);
+    edges.vec.resize(3 * total);
+    at::parallel_for(0, roles.centers, kCentreGrain, [&](int64_t first, int64_t last) {
+      for (int64_t i = first; i < last; ++i) {
+        int64_t e = first_edge[i];
+        const int64_t* row = chosen.data() + i * nnei;
+        int64_t* slot_row = edges.slots.data() + (f * nloc + i) * nnei;
+        for (int64_t k = 0; k < nnei; ++k) {
+          if (row[k] < 0) continue;
+          const auto q = static_cast<std::size_t>(row[k]);
+          edge_vector(x, b, nl, q, &edges.vec[3 * e]);
+          edges.center[e] = atom_base + i;
+          edges.neighbor[e] = atom_base + nl.neighbor[q];
+          slot_row[k] = e++;
+        }
+      }
+    });
   }
 
   const int64_t ne = static_cast<int64_t>(edges.center.size());

@@ -5,6 +5,7 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <ATen/Parallel.h>
 
 #include "model/model_input.hpp"
 
@@ -135,6 +136,22 @@ TEST(DomainInputEdges, NoOwnedAtomsAndNoGhosts) {
   const ModelInput all = build_local_model_input(d.coord.data(), n, d.types, selection, at::kDouble, false);
   expect_same(all, build_model_input(d.coord.data(), nullptr, false, d.types, 1, selection, at::kDouble));
   EXPECT_THROW(build_local_model_input(d.coord.data(), n + 1, d.types, selection, at::kDouble, false), std::exception);
+}
+
+// Centres choose their neighbours in parallel: the input (edge order, slots, truncation count)
+// must not depend on the thread count.
+TEST(DomainInputEdges, SameForAnyThreadCount) {
+  const Domain d = random_domain(4, 9.0, 4.0);
+  const NeighborSelection selection{4.0, {6, 12}, false};
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const ModelInput one = build_model_input(d.coord.data(), nullptr, false, d.types, 1, selection, at::kDouble);
+  at::set_num_threads(3);
+  const ModelInput three = build_model_input(d.coord.data(), nullptr, false, d.types, 1, selection, at::kDouble);
+  at::set_num_threads(threads);
+  ASSERT_GT(one.truncated_centres, 0);
+  EXPECT_EQ(three.truncated_centres, one.truncated_centres);
+  expect_same(three, one);
 }
 
 // Sel slots about as many as the mean neighbour counts (some centres truncated), all neighbours,
