@@ -152,6 +152,34 @@ at::Tensor EnergyModel::atom_energies(const ModelInput& input, const Head& h) co
   return atom_energy;
 }
 
+namespace {
+
+// virial[f] = -sum over frame f's edges of g r^T, g = dE/dr. Edges come frame by frame (every
+// input builder makes them so): on the CPU one (3 x n)(n x 3) product per frame, not (edges, 9)
+// outer products and a scatter (a pass over 17k x 9 numbers each way per training step).
+at::Tensor frame_virials(const at::Tensor& g, const at::Tensor& r, const at::Tensor& edge_frame, int64_t nframes) {
+  if (edge_frame.device().is_cpu()) {
+    const at::Tensor frames = edge_frame.contiguous();
+    const int64_t* f = frames.data_ptr<int64_t>();
+    const int64_t ne = frames.numel();
+    if (!std::is_sorted(f, f + ne) || (ne > 0 && (f[0] < 0 || f[ne - 1] >= nframes)))
+      fail("internal: the model input's edges are not grouped by frame 0 .. {}", nframes - 1);
+    std::vector<at::Tensor> rows;
+    int64_t begin = 0;
+    for (int64_t k = 0; k < nframes; ++k) {
+      const int64_t end = std::upper_bound(f + begin, f + ne, k) - f;
+      rows.push_back(at::mm(g.narrow(0, begin, end - begin).t(), r.narrow(0, begin, end - begin)).reshape({1, 9}));
+      begin = end;
+    }
+    return nframes == 0 ? at::zeros({0, 9}, g.options()) : -at::cat(rows);
+  }
+  // scatter_add, not index_add: libtorch's index_add runs an operator per index.
+  const at::Tensor edge_virial = -(g.unsqueeze(2) * r.unsqueeze(1)).reshape({-1, 9});
+  return at::zeros({nframes, 9}, g.options()).scatter_add(0, edge_frame.view({-1, 1}).expand({-1, 9}), edge_virial);
+}
+
+}  // namespace
+
 Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& head_name, bool create_graph) const {
   const Head& h = head(head_name);
   ModelInput local = input;
@@ -187,10 +215,7 @@ Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& hea
   const int64_t rows = input.natoms() + input.nframes * input.nghost;  // every atom, ghosts included
   Prediction out;
   out.force = scatter_edge_ends(g, local.edge_center, local.edge_neighbor, rows, -1);
-  const at::Tensor edge_virial = -(g.unsqueeze(2) * local.edge_vec.unsqueeze(1)).reshape({-1, 9});
-  // scatter_add, not index_add: libtorch's CPU index_add runs an operator per index.
-  out.virial = at::zeros({input.nframes, 9}, g.options())
-                   .scatter_add(0, local.edge_frame.view({-1, 1}).expand({-1, 9}), edge_virial);
+  out.virial = frame_virials(g, local.edge_vec, local.edge_frame, input.nframes);
   out.energy = energy;
   out.atom_energy = atom_energy;
   if (input.nloc > 0) {  // frames of one size: per-frame shapes
@@ -199,7 +224,7 @@ Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& hea
     if (input.nowned >= 0) out.atom_energy = out.atom_energy.narrow(1, 0, input.nowned);
   }
   if (!create_graph) {  // inference: per-atom virials too (training never needs them)
-    const at::Tensor half = 0.5 * edge_virial.detach();
+    const at::Tensor half = -0.5 * (g.unsqueeze(2) * local.edge_vec.unsqueeze(1)).reshape({-1, 9}).detach();
     out.atom_virial = scatter_edge_ends(half, local.edge_center, local.edge_neighbor, rows, 1);
     if (input.nloc > 0) out.atom_virial = out.atom_virial.view({input.nframes, input.nall(), 9});
     for (at::Tensor* t : {&out.energy, &out.force, &out.virial, &out.atom_energy}) *t = t->detach();
