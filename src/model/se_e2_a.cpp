@@ -4,7 +4,6 @@
 #include <numeric>
 
 #include "core/error.hpp"
-#include "model/dense_mm.hpp"
 #include "model/descriptor_product.hpp"
 #include "model/embedding_contraction.hpp"
 #include "model/segment_contraction.hpp"
@@ -94,7 +93,9 @@ struct RealSlots {
   at::Tensor centre;             // (nr)
   std::vector<int64_t> begin;    // each net's first row
   std::vector<Segments> by_net;  // each net's rows grouped by centre
-  at::Tensor padding_by_type;    // (natoms, ntypes * nnei) 1 where a centre of type ti pads slot k
+  // Each centre's real slots of each neighbour type (those with sel > 0, in type order): the
+  // first ones of the type's block (slots fill nearest first), the rest padding.
+  at::Tensor real_count;  // (natoms, types with sel > 0)
 };
 
 RealSlots find_real_slots(const at::Tensor& slot_index, const at::Tensor& atype, int64_t padding_id,
@@ -126,10 +127,17 @@ RealSlots find_real_slots(const at::Tensor& slot_index, const at::Tensor& atype,
     begin += count;
   }
 
-  out.padding_by_type = at::zeros({natoms, ntypes, nnei}, at::kDouble);
-  out.padding_by_type.scatter_(1, atype.view({natoms, 1, 1}).expand({natoms, 1, nnei}),
-                               (~real).to(at::kDouble).unsqueeze(1));
-  out.padding_by_type = out.padding_by_type.view({natoms, ntypes * nnei});
+  std::vector<at::Tensor> counts;
+  for (int64_t t = 0; t < ntypes; ++t) {
+    const int64_t sel = offsets[t + 1] - offsets[t];
+    if (sel == 0) continue;
+    const at::Tensor in_block = real.narrow(1, offsets[t], sel);
+    const at::Tensor count = in_block.sum(1, /*keepdim=*/true);
+    if (!at::equal(in_block, at::arange(sel, at::kLong).unsqueeze(0) < count))
+      fail("internal: a centre's real neighbour slots of type {} are not the first of its block", t);
+    counts.push_back(count);
+  }
+  out.real_count = at::cat(counts, 1);
   return out;
 }
 
@@ -157,19 +165,31 @@ at::Tensor SeE2A::forward(const ModelInput& input) const {
     add_to_t(embedding_contraction(embeddings_[n], env.narrow(0, slots.begin[n], rows.rows()), rows));
   }
 
-  // Padding: row -davg/dstd and its embedding, per (centre type, slot).
+  // Padding: row -davg/dstd and its embedding, per (centre type, slot). A centre's padded slots
+  // of a neighbour type are the last of that type's block, from its real count on: their share is
+  // a suffix sum of the block's table, one row per (centre, neighbour type), gathered.
   if (slots.position.size(0) < natoms * nnei) {
     const at::Tensor pad_env = -davg_ / dstd_;  // (ntypes, nnei, 4)
-    std::vector<at::Tensor> pad_table;
+    std::vector<at::Tensor> suffix_sums;  // per (ti, tj): (sel + 1, 4 m1), its last row zero
+    std::vector<int64_t> first_row;       // of each (ti, tj)'s sums, (ti, tj) in order
+    int64_t rows_so_far = 0;
     for (int64_t ti = 0; ti < ntypes_; ++ti)
       for (int64_t tj = 0; tj < ntypes_; ++tj) {
         if (sel_[tj] == 0) continue;
         const at::Tensor rows = pad_env[ti].narrow(0, offsets_[tj], sel_[tj]);
         const Mlp& net = embeddings_[type_one_side_ ? tj : ti * ntypes_ + tj];
-        pad_table.push_back(
-            (rows.unsqueeze(2) * net.forward(rows.narrow(1, 0, 1)).unsqueeze(1)).view({sel_[tj], 4 * m1}));
+        const at::Tensor table =
+            (rows.unsqueeze(2) * net.forward(rows.narrow(1, 0, 1)).unsqueeze(1)).view({sel_[tj], 4 * m1});
+        suffix_sums.push_back(table.flip(0).cumsum(0).flip(0));
+        suffix_sums.push_back(at::zeros({1, 4 * m1}, table.options()));
+        first_row.push_back(rows_so_far);
+        rows_so_far += sel_[tj] + 1;
       }
-    add_to_t(dense_mm(slots.padding_by_type.to(env.scalar_type()), at::cat(pad_table)).view({natoms, 4, m1}));
+    const int64_t typed = slots.real_count.size(1);  // neighbour types with sel > 0
+    const at::Tensor first = at::tensor(first_row, at::kLong).view({ntypes_, typed});
+    const at::Tensor row = first.index_select(0, input.atype) + slots.real_count;  // (natoms, typed)
+    add_to_t(at::cat(suffix_sums).index_select(0, row.view({-1})).view({natoms, typed, 4 * m1}).sum(1).view(
+        {natoms, 4, m1}));
   }
   if (!t_matrix.defined()) t_matrix = at::zeros({natoms, 4, m1}, env.options());  // no slots at all
 
