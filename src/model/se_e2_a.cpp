@@ -7,6 +7,7 @@
 #include "model/descriptor_product.hpp"
 #include "model/embedding_contraction.hpp"
 #include "model/segment_contraction.hpp"
+#include "model/suffix_sums.hpp"
 #include "model/switched_environment.hpp"
 
 namespace atomforge::model {
@@ -170,25 +171,23 @@ at::Tensor SeE2A::forward(const ModelInput& input) const {
   // a suffix sum of the block's table, one row per (centre, neighbour type), gathered.
   if (slots.position.size(0) < natoms * nnei) {
     const at::Tensor pad_env = -davg_ / dstd_;  // (ntypes, nnei, 4)
-    std::vector<at::Tensor> suffix_sums;  // per (ti, tj): (sel + 1, 4 m1), its last row zero
-    std::vector<int64_t> first_row;       // of each (ti, tj)'s sums, (ti, tj) in order
+    std::vector<at::Tensor> tables;  // per (ti, tj), in order: (sel, 4 m1)
+    std::vector<int64_t> sizes, first_row;  // each table's rows, and the first of its sums
     int64_t rows_so_far = 0;
     for (int64_t ti = 0; ti < ntypes_; ++ti)
       for (int64_t tj = 0; tj < ntypes_; ++tj) {
         if (sel_[tj] == 0) continue;
         const at::Tensor rows = pad_env[ti].narrow(0, offsets_[tj], sel_[tj]);
         const Mlp& net = embeddings_[type_one_side_ ? tj : ti * ntypes_ + tj];
-        const at::Tensor table =
-            (rows.unsqueeze(2) * net.forward(rows.narrow(1, 0, 1)).unsqueeze(1)).view({sel_[tj], 4 * m1});
-        suffix_sums.push_back(table.flip(0).cumsum(0).flip(0));
-        suffix_sums.push_back(at::zeros({1, 4 * m1}, table.options()));
+        tables.push_back((rows.unsqueeze(2) * net.forward(rows.narrow(1, 0, 1)).unsqueeze(1)).view({sel_[tj], 4 * m1}));
+        sizes.push_back(sel_[tj]);
         first_row.push_back(rows_so_far);
         rows_so_far += sel_[tj] + 1;
       }
     const int64_t typed = slots.real_count.size(1);  // neighbour types with sel > 0
     const at::Tensor first = at::tensor(first_row, at::kLong).view({ntypes_, typed});
     const at::Tensor row = first.index_select(0, input.atype) + slots.real_count;  // (natoms, typed)
-    add_to_t(at::cat(suffix_sums).index_select(0, row.view({-1})).view({natoms, typed, 4 * m1}).sum(1).view(
+    add_to_t(block_suffix_sums(at::cat(tables), sizes).index_select(0, row.view({-1})).view({natoms, typed, 4 * m1}).sum(1).view(
         {natoms, 4, m1}));
   }
   if (!t_matrix.defined()) t_matrix = at::zeros({natoms, 4, m1}, env.options());  // no slots at all

@@ -1,7 +1,8 @@
 // The hand-written kernels of model/segment_contraction, model/gather_scatter, model/dense_mm,
-// model/descriptor_product, model/row_groups and model/switched_environment against libtorch's
-// own operators (index_select, index_add, bmm, mm, the environment's element-wise formula): values,
-// first and second derivatives (third for the descriptor product), float64 and float32.
+// model/descriptor_product, model/row_groups, model/suffix_sums and model/switched_environment
+// against libtorch's own operators (index_select, index_add, bmm, mm, flip and cumsum, the
+// environment's element-wise formula): values, first and second derivatives (third for the
+// descriptor product), float64 and float32.
 #include <functional>
 
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 #include "model/linear.hpp"
 #include "model/row_groups.hpp"
 #include "model/segment_contraction.hpp"
+#include "model/suffix_sums.hpp"
 #include "model/switched_environment.hpp"
 
 namespace atomforge::model {
@@ -350,6 +352,26 @@ TEST_P(SegmentContraction, RowGroupsRejectMismatchedShapes) {
   EXPECT_THROW(
       merge_row_groups({at::zeros({6, 2}, options), at::zeros({0, 2}, options), at::zeros({4, 2}, options)}, groups),
       std::exception);
+}
+
+TEST_P(SegmentContraction, BlockSuffixSumsMatchFlippedCumsums) {
+  at::Generator generator = at::detail::createCPUGenerator(8);
+  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
+  const std::vector<int64_t> sizes = {3, 0, 5, 1};  // an empty block too
+  const at::Tensor x = at::randn({9, 7}, generator, at::TensorOptions().dtype(GetParam()));
+  expect_same_derivatives([&](const std::vector<at::Tensor>& in) { return block_suffix_sums(in[0], sizes); },
+                          [&](const std::vector<at::Tensor>& in) {
+                            std::vector<at::Tensor> parts;
+                            int64_t first = 0;
+                            for (const int64_t n : sizes) {
+                              parts.push_back(in[0].narrow(0, first, n).flip(0).cumsum(0).flip(0));
+                              parts.push_back(at::zeros({1, 7}, in[0].options()));
+                              first += n;
+                            }
+                            return at::cat(parts);
+                          },
+                          {x}, tolerance);
+  EXPECT_THROW(block_suffix_sums(x, {3, 5}), std::exception);
 }
 
 INSTANTIATE_TEST_SUITE_P(Precisions, SegmentContraction, ::testing::Values(at::kDouble, at::kFloat));
