@@ -138,7 +138,7 @@ RealSlots find_real_slots(const at::Tensor& slot_index, const at::Tensor& atype,
       fail("internal: a centre's real neighbour slots of type {} are not the first of its block", t);
     counts.push_back(count);
   }
-  out.real_count = at::cat(counts, 1);
+  out.real_count = counts.empty() ? at::zeros({natoms, 0}, at::kLong) : at::cat(counts, 1);
   return out;
 }
 
@@ -187,8 +187,8 @@ at::Tensor SeE2A::forward(const ModelInput& input) const {
     const int64_t typed = slots.real_count.size(1);  // neighbour types with sel > 0
     const at::Tensor first = at::tensor(first_row, at::kLong).view({ntypes_, typed});
     const at::Tensor row = first.index_select(0, input.atype) + slots.real_count;  // (natoms, typed)
-    add_to_t(block_suffix_sums(at::cat(tables), sizes).index_select(0, row.view({-1})).view({natoms, typed, 4 * m1}).sum(1).view(
-        {natoms, 4, m1}));
+    const at::Tensor sums = block_suffix_sums(at::cat(tables), sizes);  // (rows_so_far, 4 m1)
+    add_to_t(sums.index_select(0, row.view({-1})).view({natoms, typed, 4 * m1}).sum(1).view({natoms, 4, m1}));
   }
   if (!t_matrix.defined()) t_matrix = at::zeros({natoms, 4, m1}, env.options());  // no slots at all
 
