@@ -154,6 +154,11 @@ at::Tensor EnergyModel::atom_energies(const ModelInput& input, const Head& h) co
 
 namespace {
 
+// -g r^T per edge, (edges, 9).
+at::Tensor edge_virials(const at::Tensor& g, const at::Tensor& r) {
+  return -(g.unsqueeze(2) * r.unsqueeze(1)).reshape({-1, 9});
+}
+
 // virial[f] = -sum over frame f's edges of g r^T, g = dE/dr. Edges come frame by frame (every
 // input builder makes them so): on the CPU one (3 x n)(n x 3) product per frame, not (edges, 9)
 // outer products and a scatter (a pass over 17k x 9 numbers each way per training step).
@@ -174,8 +179,8 @@ at::Tensor frame_virials(const at::Tensor& g, const at::Tensor& r, const at::Ten
     return nframes == 0 ? at::zeros({0, 9}, g.options()) : -at::cat(rows);
   }
   // scatter_add, not index_add: libtorch's index_add runs an operator per index.
-  const at::Tensor edge_virial = -(g.unsqueeze(2) * r.unsqueeze(1)).reshape({-1, 9});
-  return at::zeros({nframes, 9}, g.options()).scatter_add(0, edge_frame.view({-1, 1}).expand({-1, 9}), edge_virial);
+  return at::zeros({nframes, 9}, g.options())
+      .scatter_add(0, edge_frame.view({-1, 1}).expand({-1, 9}), edge_virials(g, r));
 }
 
 }  // namespace
@@ -224,7 +229,7 @@ Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& hea
     if (input.nowned >= 0) out.atom_energy = out.atom_energy.narrow(1, 0, input.nowned);
   }
   if (!create_graph) {  // inference: per-atom virials too (training never needs them)
-    const at::Tensor half = -0.5 * (g.unsqueeze(2) * local.edge_vec.unsqueeze(1)).reshape({-1, 9}).detach();
+    const at::Tensor half = 0.5 * edge_virials(g, local.edge_vec).detach();
     out.atom_virial = scatter_edge_ends(half, local.edge_center, local.edge_neighbor, rows, 1);
     if (input.nloc > 0) out.atom_virial = out.atom_virial.view({input.nframes, input.nall(), 9});
     for (at::Tensor* t : {&out.energy, &out.force, &out.virial, &out.atom_energy}) *t = t->detach();
