@@ -39,26 +39,46 @@ int64_t row_grain(int64_t n, int64_t k) {
   return std::max<int64_t>(1, kMinTaskWork / std::max<int64_t>(1, n * k));
 }
 
-at::Tensor product_kernel(const at::Tensor& a_in, const at::Tensor& b_in) {
+// out = a b, or out += a b when accumulate (out: row-major, a's rows by b's columns). The larger
+// side of the product is split over threads: each thread then reads the other operand whole and
+// its share of the one split (the force pass's g W^T, 128 x 1600, would have each thread pack
+// all of W through the BLAS when split by rows).
+void product_into(const at::Tensor& a_in, const at::Tensor& b_in, at::Tensor& out, bool accumulate) {
   const int64_t m = a_in.size(0), k = a_in.size(1), n = b_in.size(1);
-  at::Tensor out = at::empty({m, n}, a_in.options());
-  if (m == 0 || n == 0) return out;
-  if (k == 0) return out.zero_();
-  // A transposed right operand (the weight's transpose in the derivatives) goes to the BLAS:
-  // copying it for LIBXSMM measured no faster.
+  if (m == 0 || n == 0 || k == 0) {
+    if (!accumulate) out.zero_();
+    return;
+  }
   const Operand a = operand(a_in), b = operand(b_in);
+  const bool by_columns = n > m;
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "dense_mm", [&] {
     const scalar_t* ap = a.storage.data_ptr<scalar_t>();
     const scalar_t* bp = b.storage.data_ptr<scalar_t>();
     scalar_t* op = out.data_ptr<scalar_t>();
+    const scalar_t beta = accumulate ? 1 : 0;
+    if (by_columns) {
+      at::parallel_for(0, n, row_grain(m, k), [&](int64_t begin, int64_t end) {
+        one_blas_thread_in_this_worker();
+        // Columns begin.. of op(B): columns of B, or rows when B is transposed.
+        const scalar_t* columns = bp + (b.layout.transposed ? begin * b.layout.ld : begin);
+        block_gemm<scalar_t>(a.layout.transposed, b.layout.transposed, m, end - begin, k, ap, a.layout.ld, columns,
+                             b.layout.ld, beta, op + begin, n);
+      });
+      return;
+    }
     at::parallel_for(0, m, row_grain(n, k), [&](int64_t begin, int64_t end) {
       one_blas_thread_in_this_worker();
       // Rows begin.. of op(A): rows of A, or columns when A is transposed.
       const scalar_t* rows = ap + (a.layout.transposed ? begin : begin * a.layout.ld);
       block_gemm<scalar_t>(a.layout.transposed, b.layout.transposed, end - begin, n, k, rows, a.layout.ld, bp,
-                           b.layout.ld, scalar_t(0), op + begin * n, n);
+                           b.layout.ld, beta, op + begin * n, n);
     });
   });
+}
+
+at::Tensor product_kernel(const at::Tensor& a, const at::Tensor& b) {
+  at::Tensor out = at::empty({a.size(0), b.size(1)}, a.options());
+  product_into(a, b, out, false);
   return out;
 }
 
@@ -138,7 +158,8 @@ struct WeightMM : torch::autograd::Function<WeightMM> {
       at::Tensor gb = g.defined() ? product_kernel(a.t(), g) : at::Tensor();
       if (routed.defined()) {  // + routed^T g', g' the gradient of the first force pass
         const at::Tensor force_pass = ctx->saved_data["force_pass"].toTensor();
-        gb = gb.defined() ? gb.addmm_(routed.t(), force_pass) : at::mm(routed.t(), force_pass);
+        if (gb.defined()) product_into(routed.t(), force_pass, gb, true);
+        else gb = product_kernel(routed.t(), force_pass);
       }
       out[1] = gb;
     }
