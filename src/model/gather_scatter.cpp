@@ -1,10 +1,13 @@
 #include "model/gather_scatter.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
+
+#include "core/vector_clones.hpp"
 
 namespace atomforge::model {
 
@@ -27,10 +30,51 @@ using torch::autograd::variable_list;
 
 constexpr int64_t kGrain = 32;
 
-// out[r] = sum over the pairs t with index(scatter)[t] = r of a[index(1 - scatter)[t]] * w[t].
+// o[c] += a[c] * w[c]. Not inlined: inlined into the loop over pairs, GCC fuses two pairs' rows
+// and loads the second's element by element (half the speed of the plain vector loop).
+template <typename T>
+ATOMFORGE_VECTOR_CLONES __attribute__((noinline)) void multiply_add_row(T* __restrict o, const T* __restrict a,
+                                                                        const T* __restrict w, int64_t width) {
+  for (int64_t c = 0; c < width; ++c) o[c] += a[c] * w[c];
+}
+
+// Rows begin .. end - 1 of out: out[r] += a[gather[t]] * w[t] over the pairs t = order[k],
+// start[r] <= k < start[r + 1]; w (pairs, width / groups) multiplies each of a's groups.
+template <typename T>
+void scatter_rows(const T* a, const T* w, const int64_t* start, const int64_t* order, const int64_t* gather, T* out,
+                  int64_t begin, int64_t end, int64_t width, int64_t groups) {
+  const int64_t w_width = width / groups;
+  for (int64_t r = begin; r < end; ++r)
+    for (int64_t k = start[r]; k < start[r + 1]; ++k) {
+      const int64_t t = order[k];
+      for (int64_t g = 0; g < groups; ++g)
+        multiply_add_row(out + r * width + g * w_width, a + gather[t] * width + g * w_width, w + t * w_width, w_width);
+    }
+}
+
+// out[t] = x[ix[t]] * y[iy[t]] for pairs begin .. end - 1, summed over the rows' groups (out
+// has width / groups columns).
+template <typename T>
+ATOMFORGE_VECTOR_CLONES void pair_product_rows(const T* __restrict x, const T* __restrict y,
+                                               const int64_t* __restrict ix, const int64_t* __restrict iy,
+                                               T* __restrict out, int64_t begin, int64_t end, int64_t width,
+                                               int64_t groups) {
+  const int64_t o_width = width / groups;
+  for (int64_t t = begin; t < end; ++t) {
+    const T* xrow = x + ix[t] * width;
+    const T* yrow = y + iy[t] * width;
+    T* orow = out + t * o_width;
+    for (int64_t c = 0; c < o_width; ++c) orow[c] = xrow[c] * yrow[c];
+    for (int64_t g = 1; g < groups; ++g)
+      for (int64_t c = 0; c < o_width; ++c) orow[c] += xrow[g * o_width + c] * yrow[g * o_width + c];
+  }
+}
+
+// out[r] = sum over the pairs t with index(scatter)[t] = r of a[index(1 - scatter)[t]] * w[t],
+// w applied to each of a's groups of its width.
 at::Tensor scatter_kernel(const at::Tensor& a_in, const at::Tensor& w_in, const RowPairs& p, int scatter) {
   const at::Tensor a = a_in.contiguous(), w = w_in.contiguous();
-  const int64_t width = a.size(1);
+  const int64_t width = a.size(1), groups = std::max<int64_t>(1, width / std::max<int64_t>(1, w.size(1)));
   at::Tensor out = at::zeros({p.rows[scatter], width}, a.options());
   const int64_t* start = p.start[scatter].data_ptr<int64_t>();
   const int64_t* order = p.order[scatter].data_ptr<int64_t>();
@@ -40,25 +84,18 @@ at::Tensor scatter_kernel(const at::Tensor& a_in, const at::Tensor& w_in, const 
     const scalar_t* wp = w.data_ptr<scalar_t>();
     scalar_t* o = out.data_ptr<scalar_t>();
     at::parallel_for(0, p.rows[scatter], kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        scalar_t* orow = o + r * width;
-        for (int64_t k = start[r]; k < start[r + 1]; ++k) {
-          const int64_t t = order[k];
-          const scalar_t* arow = ap + gather[t] * width;
-          const scalar_t* wrow = wp + t * width;
-          for (int64_t c = 0; c < width; ++c) orow[c] += arow[c] * wrow[c];
-        }
-      }
+      scatter_rows(ap, wp, start, order, gather, o, begin, end, width, groups);
     });
   });
   return out;
 }
 
-// out[t] = x[index(side_x)[t]] * y[index(1 - side_x)[t]]
-at::Tensor pair_product_kernel(const at::Tensor& x_in, const at::Tensor& y_in, const RowPairs& p, int side_x) {
+// out[t] = x[index(side_x)[t]] * y[index(1 - side_x)[t]], summed over groups of out's width.
+at::Tensor pair_product_kernel(const at::Tensor& x_in, const at::Tensor& y_in, const RowPairs& p, int side_x,
+                               int64_t groups) {
   const at::Tensor x = x_in.contiguous(), y = y_in.contiguous();
   const int64_t width = x.size(1);
-  at::Tensor out = at::empty({p.size(), width}, x.options());
+  at::Tensor out = at::empty({p.size(), width / groups}, x.options());
   const int64_t* ix = p.index[side_x].data_ptr<int64_t>();
   const int64_t* iy = p.index[1 - side_x].data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pair_product", [&] {
@@ -66,12 +103,7 @@ at::Tensor pair_product_kernel(const at::Tensor& x_in, const at::Tensor& y_in, c
     const scalar_t* yp = y.data_ptr<scalar_t>();
     scalar_t* o = out.data_ptr<scalar_t>();
     at::parallel_for(0, p.size(), kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) {
-        const scalar_t* xrow = xp + ix[t] * width;
-        const scalar_t* yrow = yp + iy[t] * width;
-        scalar_t* orow = o + t * width;
-        for (int64_t c = 0; c < width; ++c) orow[c] = xrow[c] * yrow[c];
-      }
+      pair_product_rows(xp, yp, ix, iy, o, begin, end, width, groups);
     });
   });
   return out;
@@ -111,10 +143,11 @@ struct Scatter : torch::autograd::Function<Scatter> {
 };
 struct PairProduct : torch::autograd::Function<PairProduct> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& y, const RowPairs& p,
-                            int64_t side_x) {
+                            int64_t side_x, int64_t groups) {
     ctx->save_for_backward({x, y});
     save_pairs(ctx, p, side_x);
-    return pair_product_kernel(x, y, p, static_cast<int>(side_x));
+    ctx->saved_data["groups"] = groups;
+    return pair_product_kernel(x, y, p, static_cast<int>(side_x), groups);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad);
 };
@@ -123,8 +156,10 @@ variable_list Scatter::backward(AutogradContext* ctx, variable_list grad) {
   const auto saved = ctx->get_saved_variables();
   const RowPairs p = saved_pairs(ctx);
   const int64_t scatter = ctx->saved_data["side"].toInt();
-  // d a[g] = sum over the pairs of g of dout[s] * w[t]; d w[t] = dout[s] * a[g].
-  return {Scatter::apply(grad[0], saved[1], p, 1 - scatter), PairProduct::apply(grad[0], saved[0], p, scatter),
+  // d a[g] = sum over the pairs of g of dout[s] * w[t]; d w[t] = dout[s] * a[g] (summed over
+  // the groups w multiplies).
+  const int64_t groups = std::max<int64_t>(1, saved[0].size(1) / std::max<int64_t>(1, saved[1].size(1)));
+  return {Scatter::apply(grad[0], saved[1], p, 1 - scatter), PairProduct::apply(grad[0], saved[0], p, scatter, groups),
           at::Tensor(), at::Tensor()};
 }
 
@@ -132,9 +167,9 @@ variable_list PairProduct::backward(AutogradContext* ctx, variable_list grad) {
   const auto saved = ctx->get_saved_variables();
   const RowPairs p = saved_pairs(ctx);
   const int64_t side_x = ctx->saved_data["side"].toInt();
-  // d x[i] = sum over the pairs of i of dout[t] * y[j], and the same for y.
+  // d x[i] = sum over the pairs of i of dout[t] * y[j] (dout on each group), and the same for y.
   return {Scatter::apply(saved[1], grad[0], p, side_x), Scatter::apply(saved[0], grad[0], p, 1 - side_x),
-          at::Tensor(), at::Tensor()};
+          at::Tensor(), at::Tensor(), at::Tensor()};
 }
 
 struct EdgeEnds {
@@ -222,6 +257,10 @@ variable_list GatherEnds::backward(AutogradContext* ctx, variable_list grad) {
 }  // namespace
 
 at::Tensor gather_multiply_scatter(const at::Tensor& a, const at::Tensor& w, const RowPairs& pairs) {
+  TORCH_CHECK(a.dim() == 2 && w.dim() == 2 && a.size(0) == pairs.rows[0] && w.size(0) == pairs.size(),
+              "gather_multiply_scatter: a needs one row per `from` row and w one per pair");
+  TORCH_CHECK(w.size(1) > 0 ? a.size(1) % w.size(1) == 0 : a.size(1) == 0, "gather_multiply_scatter: w's width ",
+              w.size(1), " does not divide a's ", a.size(1));
   return Scatter::apply(a, w, pairs, 1);
 }
 

@@ -23,7 +23,9 @@ struct RowPairs {
 };
 RowPairs make_row_pairs(const at::Tensor& from, const at::Tensor& to, int64_t from_rows, int64_t to_rows);
 
-// out (to_rows, C): out[to[t]] += a[from[t]] * w[t], for a (from_rows, C) and w (pairs, C).
+// out (to_rows, C): out[to[t]] += a[from[t]] * w[t], for a (from_rows, C) and w (pairs, C). w
+// may be narrower, (pairs, C / G): it then multiplies each of a's G groups of C / G columns (as
+// w repeated G times along its rows would, without forming that).
 at::Tensor gather_multiply_scatter(const at::Tensor& a, const at::Tensor& w, const RowPairs& pairs);
 
 // Per-atom sums of per-edge rows: out (rows, C), out[centre[e]] += v[e] and

@@ -4,10 +4,55 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "model/gather_scatter.hpp"
 #include "model/ghost_exchange.hpp"
 #include "model/radial_basis.hpp"
 
 namespace atomforge::model {
+
+namespace {
+
+thread_local bool indexed_messages_only = false;
+
+// Per-atom sums of one layer's messages: scalar (natoms, F) and vector (natoms, 3, F).
+struct Messages {
+  at::Tensor scalar, vector;
+};
+
+// The messages as libtorch operators: per-edge tensors gathered, multiplied and added by index.
+Messages indexed_messages(const at::Tensor& phi, const at::Tensor& filter, const at::Tensor& v,
+                          const at::Tensor& direction, const at::Tensor& neighbour, const at::Tensor& centre,
+                          int64_t natoms) {
+  const int64_t f = v.size(2);
+  const auto x = (phi.index_select(0, neighbour) * filter).split(f, 1);
+  const at::Tensor dv = v.index_select(0, neighbour) * x[1].unsqueeze(1) + x[2].unsqueeze(1) * direction;
+  return {at::zeros({natoms, f}, phi.options()).index_add(0, centre, x[0]),
+          at::zeros({natoms, 3, f}, phi.options()).index_add(0, centre, dv)};
+}
+
+// The same sums without per-edge gathers or products: each term is out[i] += a[j] * w[e] over
+// the edges e = (i, j), a per-atom and w per-edge (the gated v_j, phi_v v_j, is formed per atom
+// and its filter applies to each of the three components; the direction gate's filter times the
+// direction). Their derivatives, to any order, stay such sums (gather_scatter.hpp).
+Messages fused_messages(const at::Tensor& phi, const at::Tensor& filter, const at::Tensor& v,
+                        const at::Tensor& direction, const RowPairs& pairs) {
+  const int64_t natoms = v.size(0), f = v.size(2), edges = filter.size(0);
+  const auto gate = phi.split(f, 1);
+  const auto w = filter.split(f, 1);
+  const at::Tensor gated_v = (v * gate[1].unsqueeze(1)).reshape({natoms, 3 * f});
+  const at::Tensor direction_gate = gate[2].unsqueeze(1).expand({natoms, 3, f}).reshape({natoms, 3 * f});
+  const at::Tensor direction_filter = (w[2].unsqueeze(1) * direction).reshape({edges, 3 * f});
+  const at::Tensor vector =
+      gather_multiply_scatter(gated_v, w[1], pairs) + gather_multiply_scatter(direction_gate, direction_filter, pairs);
+  return {gather_multiply_scatter(gate[0], w[0], pairs), vector.view({natoms, 3, f})};
+}
+
+}  // namespace
+
+PaiNNIndexedMessagesScope::PaiNNIndexedMessagesScope() : previous_(indexed_messages_only) {
+  indexed_messages_only = true;
+}
+PaiNNIndexedMessagesScope::~PaiNNIndexedMessagesScope() { indexed_messages_only = previous_; }
 
 config::Node painn_schema() {
   using namespace config;
@@ -83,6 +128,11 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
   // The filters are linear (no bias) in the enveloped basis, so they vanish at rcut.
   const at::Tensor radial = bessel_basis(r, rcut_, radial_basis_) * polynomial_envelope(r, rcut_, envelope_exponent_);
 
+  // On the CPU the edge sums are gather-multiply-scatter loops (model/gather_scatter); elsewhere,
+  // and under a PaiNNIndexedMessagesScope, libtorch's index_select and index_add.
+  const bool fused = rij.device().is_cpu() && !indexed_messages_only;
+  const RowPairs pairs = fused ? make_row_pairs(neighbour, centre, natoms, natoms) : RowPairs{};
+
   at::Tensor s = embedding_.forward(input.atype);
   at::Tensor v = at::zeros({natoms, 3, f}, s.options());
   // The same constant on every rank (a buffer, broadcast with the parameters), applied to the
@@ -94,12 +144,11 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
     // Message from neighbour j to centre i: phi(s_j) * W(r_ij), split into a scalar update, a
     // gate on v_j and a gate on the edge direction.
     const at::Tensor phi = part.enter(layer.message_out.forward(swish(layer.message_in.forward(s))));
-    const at::Tensor x = phi.index_select(0, neighbour) * layer.filter.entered(part).forward(radial);
-    const auto parts = x.split(f, 1);
-    s = s + summed(part.leave(at::zeros_like(s).index_add(0, centre, parts[0])));
-    const at::Tensor dv =
-        part.enter(v).index_select(0, neighbour) * parts[1].unsqueeze(1) + parts[2].unsqueeze(1) * direction;
-    v = v + summed(part.leave(at::zeros_like(v).index_add(0, centre, dv)));
+    const at::Tensor filter = layer.filter.entered(part).forward(radial);
+    const Messages sums = fused ? fused_messages(phi, filter, part.enter(v), direction, pairs)
+                                : indexed_messages(phi, filter, part.enter(v), direction, neighbour, centre, natoms);
+    s = s + summed(part.leave(sums.scalar));
+    v = v + summed(part.leave(sums.vector));
 
     // Update: scalars and vector norms gate U v and the invariant <U v, V v>. The small constant
     // keeps |V v| differentiable where v = 0 (every atom before the first message).

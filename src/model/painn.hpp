@@ -24,6 +24,20 @@ config::Node painn_schema();
 std::unique_ptr<Descriptor> make_painn(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map,
                                        uint64_t seed, at::ScalarType dtype);
 
+// While alive, this thread's PaiNN evaluations sum the messages with libtorch's index operators,
+// as on devices other than the CPU, instead of the fused loops: the reference the tests compare
+// the fused path against.
+class PaiNNIndexedMessagesScope {
+ public:
+  PaiNNIndexedMessagesScope();
+  ~PaiNNIndexedMessagesScope();
+  PaiNNIndexedMessagesScope(const PaiNNIndexedMessagesScope&) = delete;
+  PaiNNIndexedMessagesScope& operator=(const PaiNNIndexedMessagesScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
 class PaiNN : public Descriptor {
  public:
   PaiNN(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map, uint64_t seed,

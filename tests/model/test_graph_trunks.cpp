@@ -207,6 +207,49 @@ TEST(PaiNN, VectorFeaturesRotateWithTheFrame) {
   EXPECT_LT((rotated.scalar - plain.scalar).abs().max().item<double>(), 1e-10 * plain.scalar.abs().max().item<double>());
 }
 
+// The fused message sums (gather-multiply-scatter loops) against libtorch's index operators:
+// features, the forces' stand-in (the gradient of an energy of s and v along the edge vectors)
+// and the training gradient of a loss on those, through both passes, to the parameters.
+TEST(PaiNN, FusedMessagesMatchIndexOperatorsToTheForceLossGradient) {
+  const data::System frame = single_frame("water/data_0", 1);
+  const auto config = config::resolve(model::painn_schema(), [] {
+    auto c = small_painn(3.5);
+    c.erase("type");
+    return c;
+  }());
+  model::PaiNN painn(config, {"O", "H"}, 5, at::kDouble);
+  model::ParameterList list;
+  painn.register_into(list, "");
+  std::vector<at::Tensor> params;
+  for (const auto& [name, tensor] : list.parameters()) params.push_back(*tensor);
+  const std::vector<int32_t> types(frame.types.begin(), frame.types.end());
+  auto run = [&] {
+    model::ModelInput input = model::build_model_input(frame.coord.data(), frame.box.data(), true, types, 1,
+                                                        painn.selection(), at::kDouble);
+    input.edge_vec = input.edge_vec.detach().requires_grad_(true);
+    const auto f = painn.features(input);
+    const at::Tensor weight = at::linspace(-1.0, 1.0, f.scalar.size(1), f.scalar.options());
+    const at::Tensor energy = (f.scalar * weight).sum() + (f.vector * f.vector).sum();
+    const at::Tensor along_edges = torch::autograd::grad({energy}, {input.edge_vec}, {}, true, true)[0];
+    std::vector<at::Tensor> out = {f.scalar.detach(), f.vector.detach(), along_edges.detach()};
+    for (const auto& g : torch::autograd::grad({energy + (along_edges * along_edges).sum()}, params))
+      out.push_back(g);
+    return out;
+  };
+  const auto fused = run();
+  std::vector<at::Tensor> indexed;
+  {
+    const model::PaiNNIndexedMessagesScope reference;
+    indexed = run();
+  }
+  ASSERT_EQ(fused.size(), indexed.size());
+  for (std::size_t k = 0; k < fused.size(); ++k) {
+    const double scale = std::max(1.0, indexed[k].abs().max().item<double>());
+    EXPECT_LT((fused[k] - indexed[k]).abs().max().item<double>(), 1e-11 * scale) << "output " << k;
+  }
+  EXPECT_GT(fused.size(), 10u);
+}
+
 // The width / depth knobs: parameter counts follow the architecture's formula, so one config
 // describes models from ~1e4 to ~1e8 parameters (docs/graph-trunks.md tabulates them).
 TEST(GraphTrunks, ParameterCountsFollowTheArchitecture) {

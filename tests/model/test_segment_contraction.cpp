@@ -164,28 +164,31 @@ TEST_P(SegmentContraction, DenseMmMatchesMmOnEveryLayout) {
 TEST_P(SegmentContraction, DenseMmTrainingThroughAWeightMatchesMm) {
   at::Generator generator = at::detail::createCPUGenerator(10);
   const auto options = at::TensorOptions().dtype(GetParam());
-  const at::Tensor a0 = at::randn({9, 6}, generator, options), w0 = at::randn({6, 4}, generator, options);
   const double tolerance = GetParam() == at::kDouble ? 1e-11 : 2e-4;
-  auto run = [&](auto product, bool with_graph) {
-    const at::Tensor a = a0.clone().set_requires_grad(true), w = w0.clone().set_requires_grad(true);
-    const at::Tensor e = at::tanh(product(a, w)).pow(2).sum();
-    const at::Tensor f1 = grad({e}, {a}, {}, true, true)[0];
-    const at::Tensor f2 = grad({e}, {a}, {}, true, true)[0];
-    const at::Tensor loss = (f1 * f1).sum() + 0.5 * (f2 * f2 * f2).sum() + e;
-    std::vector<at::Tensor> out = {f1.detach()};
-    if (!with_graph) {
-      for (const auto& d : grad({loss}, {a, w})) out.push_back(d);
+  // A weight narrower than the batch, and one wider (its products split by columns).
+  for (const int64_t width : {4, 40}) {
+    const at::Tensor a0 = at::randn({9, 6}, generator, options), w0 = at::randn({6, width}, generator, options);
+    auto run = [&](auto product, bool with_graph) {
+      const at::Tensor a = a0.clone().set_requires_grad(true), w = w0.clone().set_requires_grad(true);
+      const at::Tensor e = at::tanh(product(a, w)).pow(2).sum();
+      const at::Tensor f1 = grad({e}, {a}, {}, true, true)[0];
+      const at::Tensor f2 = grad({e}, {a}, {}, true, true)[0];
+      const at::Tensor loss = (f1 * f1).sum() + 0.5 * (f2 * f2 * f2).sum() + e;
+      std::vector<at::Tensor> out = {f1.detach()};
+      if (!with_graph) {
+        for (const auto& d : grad({loss}, {a, w})) out.push_back(d);
+        return out;
+      }
+      const auto first = grad({loss}, {a, w}, {}, true, true);
+      for (const auto& d : grad({first[1].pow(2).sum() + first[0].sum()}, {a, w})) out.push_back(d);
       return out;
+    };
+    for (bool with_graph : {false, true}) {
+      const auto got = run([](const at::Tensor& x, const at::Tensor& y) { return dense_mm(x, y); }, with_graph);
+      const auto want = run([](const at::Tensor& x, const at::Tensor& y) { return at::mm(x, y); }, with_graph);
+      for (std::size_t k = 0; k < got.size(); ++k)
+        expect_close(got[k], want[k], tolerance, (with_graph ? "third order, output " : "output ") + std::to_string(k));
     }
-    const auto first = grad({loss}, {a, w}, {}, true, true);
-    for (const auto& d : grad({first[1].pow(2).sum() + first[0].sum()}, {a, w})) out.push_back(d);
-    return out;
-  };
-  for (bool with_graph : {false, true}) {
-    const auto got = run([](const at::Tensor& x, const at::Tensor& y) { return dense_mm(x, y); }, with_graph);
-    const auto want = run([](const at::Tensor& x, const at::Tensor& y) { return at::mm(x, y); }, with_graph);
-    for (std::size_t k = 0; k < got.size(); ++k)
-      expect_close(got[k], want[k], tolerance, (with_graph ? "third order, output " : "output ") + std::to_string(k));
   }
 }
 
@@ -212,6 +215,28 @@ TEST_P(SegmentContraction, GatherMultiplyScatterMatchesIndexAdd) {
         return at::zeros({to_rows, width}, x[0].options()).index_add(0, to, x[0].index_select(0, from) * x[1]);
       },
       {a, w}, tolerance);
+}
+
+// A narrower w multiplies each of a's groups: as w repeated along its rows, to the second derivative.
+TEST_P(SegmentContraction, GatherMultiplyScatterWithGroupsMatchesRepeatedWeights) {
+  at::Generator generator = at::detail::createCPUGenerator(19);
+  const auto options = at::TensorOptions().dtype(GetParam());
+  const int64_t from_rows = 9, to_rows = 6, pairs = 30, width = 4, groups = 3;
+  const at::Tensor from = at::randint(0, from_rows - 1, {pairs}, generator, at::kLong);
+  const at::Tensor to = at::randint(0, to_rows - 1, {pairs}, generator, at::kLong);
+  const model::RowPairs relation = model::make_row_pairs(from, to, from_rows, to_rows);
+  const at::Tensor a = at::randn({from_rows, groups * width}, generator, options);
+  const at::Tensor w = at::randn({pairs, width}, generator, options);
+  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
+  expect_same_derivatives(
+      [&](const std::vector<at::Tensor>& x) { return gather_multiply_scatter(x[0], x[1], relation); },
+      [&](const std::vector<at::Tensor>& x) {
+        return at::zeros({to_rows, groups * width}, x[0].options())
+            .index_add(0, to, x[0].index_select(0, from) * x[1].repeat({1, groups}));
+      },
+      {a, w}, tolerance);
+  EXPECT_THROW(gather_multiply_scatter(a, at::randn({pairs, 5}, generator, options), relation), c10::Error);
+  EXPECT_THROW(gather_multiply_scatter(a.narrow(0, 0, 4), w, relation), c10::Error);
 }
 
 TEST_P(SegmentContraction, ScatterEdgeEndsMatchesIndexAdd) {
