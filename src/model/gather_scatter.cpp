@@ -172,6 +172,138 @@ variable_list PairProduct::backward(AutogradContext* ctx, variable_list grad) {
           at::Tensor(), at::Tensor(), at::Tensor()};
 }
 
+// Outer products of per-pair rows scattered onto the `to` side, and the two contractions that
+// are their derivatives (each other's and their own, to any order). X (rows, G * C) is read as
+// (rows, G, C); m (pairs, C); d (pairs, G).
+
+// o[c] += s * m[c].
+template <typename T>
+ATOMFORGE_VECTOR_CLONES __attribute__((noinline)) void scaled_add_row(T* __restrict o, const T* __restrict m, T s,
+                                                                      int64_t width) {
+  for (int64_t c = 0; c < width; ++c) o[c] += s * m[c];
+}
+
+// out[to[t]][g][c] += m[t][c] * d[t][g].
+at::Tensor outer_scatter_kernel(const at::Tensor& m_in, const at::Tensor& d_in, const RowPairs& p) {
+  const at::Tensor m = m_in.contiguous(), d = d_in.contiguous();
+  const int64_t c_width = m.size(1), groups = d.size(1);
+  at::Tensor out = at::zeros({p.rows[1], groups * c_width}, m.options());
+  if (out.numel() == 0 || p.size() == 0) return out;
+  const int64_t* start = p.start[1].data_ptr<int64_t>();
+  const int64_t* order = p.order[1].data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(m.scalar_type(), "scatter_outer", [&] {
+    const scalar_t* mp = m.data_ptr<scalar_t>();
+    const scalar_t* dp = d.data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    at::parallel_for(0, p.rows[1], kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r)
+        for (int64_t k = start[r]; k < start[r + 1]; ++k) {
+          const int64_t t = order[k];
+          for (int64_t g = 0; g < groups; ++g)
+            scaled_add_row(o + (r * groups + g) * c_width, mp + t * c_width, dp[t * groups + g], c_width);
+        }
+    });
+  });
+  return out;
+}
+
+// out[t][c] = sum_g x[g][c] d[g] for one pair (x its `to` row).
+template <typename T>
+ATOMFORGE_VECTOR_CLONES void contract_groups_rows(const T* __restrict x, const T* __restrict d,
+                                                  const int64_t* __restrict to, T* __restrict out, int64_t begin,
+                                                  int64_t end, int64_t groups, int64_t c_width) {
+  for (int64_t t = begin; t < end; ++t) {
+    const T* xr = x + to[t] * groups * c_width;
+    const T* dt = d + t * groups;
+    T* o = out + t * c_width;
+    for (int64_t c = 0; c < c_width; ++c) o[c] = xr[c] * dt[0];
+    for (int64_t g = 1; g < groups; ++g)
+      for (int64_t c = 0; c < c_width; ++c) o[c] += xr[g * c_width + c] * dt[g];
+  }
+}
+
+// out[t][c] = sum_g X[to[t]][g][c] d[t][g].
+at::Tensor contract_groups_kernel(const at::Tensor& x_in, const at::Tensor& d_in, const RowPairs& p) {
+  const at::Tensor x = x_in.contiguous(), d = d_in.contiguous();
+  const int64_t groups = d.size(1), c_width = x.size(1) / std::max<int64_t>(1, groups);
+  at::Tensor out = at::zeros({p.size(), c_width}, x.options());
+  if (out.numel() == 0 || groups == 0) return out;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "contract_groups", [&] {
+    at::parallel_for(0, p.size(), kGrain, [&](int64_t begin, int64_t end) {
+      contract_groups_rows(x.data_ptr<scalar_t>(), d.data_ptr<scalar_t>(), p.index[1].data_ptr<int64_t>(),
+                           out.data_ptr<scalar_t>(), begin, end, groups, c_width);
+    });
+  });
+  return out;
+}
+
+// out[t][g] = sum_c X[to[t]][g][c] m[t][c].
+at::Tensor contract_features_kernel(const at::Tensor& x_in, const at::Tensor& m_in, const RowPairs& p) {
+  const at::Tensor x = x_in.contiguous(), m = m_in.contiguous();
+  const int64_t c_width = m.size(1), groups = x.size(1) / std::max<int64_t>(1, c_width);
+  at::Tensor out = at::zeros({p.size(), groups}, x.options());
+  if (out.numel() == 0 || c_width == 0) return out;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "contract_features", [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    const scalar_t* mp = m.data_ptr<scalar_t>();
+    const int64_t* to = p.index[1].data_ptr<int64_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    at::parallel_for(0, p.size(), kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t)
+        for (int64_t g = 0; g < groups; ++g)
+          o[t * groups + g] = dot_in_lanes(xp + (to[t] * groups + g) * c_width, mp + t * c_width, c_width);
+    });
+  });
+  return out;
+}
+
+void save_to_side(AutogradContext* ctx, const RowPairs& p) { save_pairs(ctx, p, 1); }
+
+struct OuterScatter : torch::autograd::Function<OuterScatter> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& m, const at::Tensor& d, const RowPairs& p);
+  static variable_list backward(AutogradContext* ctx, variable_list grad);
+};
+struct ContractGroups : torch::autograd::Function<ContractGroups> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& d, const RowPairs& p);
+  static variable_list backward(AutogradContext* ctx, variable_list grad);
+};
+struct ContractFeatures : torch::autograd::Function<ContractFeatures> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& m, const RowPairs& p);
+  static variable_list backward(AutogradContext* ctx, variable_list grad);
+};
+
+at::Tensor OuterScatter::forward(AutogradContext* ctx, const at::Tensor& m, const at::Tensor& d, const RowPairs& p) {
+  ctx->save_for_backward({m, d});
+  save_to_side(ctx, p);
+  return outer_scatter_kernel(m, d, p);
+}
+variable_list OuterScatter::backward(AutogradContext* ctx, variable_list grad) {
+  const auto saved = ctx->get_saved_variables();
+  const RowPairs p = saved_pairs(ctx);
+  return {ContractGroups::apply(grad[0], saved[1], p), ContractFeatures::apply(grad[0], saved[0], p), at::Tensor()};
+}
+at::Tensor ContractGroups::forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& d, const RowPairs& p) {
+  ctx->save_for_backward({x, d});
+  save_to_side(ctx, p);
+  return contract_groups_kernel(x, d, p);
+}
+variable_list ContractGroups::backward(AutogradContext* ctx, variable_list grad) {
+  const auto saved = ctx->get_saved_variables();
+  const RowPairs p = saved_pairs(ctx);
+  return {OuterScatter::apply(grad[0], saved[1], p), ContractFeatures::apply(saved[0], grad[0], p), at::Tensor()};
+}
+at::Tensor ContractFeatures::forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& m,
+                                     const RowPairs& p) {
+  ctx->save_for_backward({x, m});
+  save_to_side(ctx, p);
+  return contract_features_kernel(x, m, p);
+}
+variable_list ContractFeatures::backward(AutogradContext* ctx, variable_list grad) {
+  const auto saved = ctx->get_saved_variables();
+  const RowPairs p = saved_pairs(ctx);
+  return {OuterScatter::apply(saved[1], grad[0], p), ContractGroups::apply(saved[0], grad[0], p), at::Tensor()};
+}
+
 struct EdgeEnds {
   at::Tensor centre, neighbour;
   int64_t rows, sign;
@@ -262,6 +394,12 @@ at::Tensor gather_multiply_scatter(const at::Tensor& a, const at::Tensor& w, con
   TORCH_CHECK(w.size(1) > 0 ? a.size(1) % w.size(1) == 0 : a.size(1) == 0, "gather_multiply_scatter: w's width ",
               w.size(1), " does not divide a's ", a.size(1));
   return Scatter::apply(a, w, pairs, 1);
+}
+
+at::Tensor scatter_outer(const at::Tensor& m, const at::Tensor& d, const RowPairs& pairs) {
+  TORCH_CHECK(m.dim() == 2 && d.dim() == 2 && m.size(0) == pairs.size() && d.size(0) == pairs.size(),
+              "scatter_outer: m and d need one row per pair");
+  return OuterScatter::apply(m, d, pairs);
 }
 
 at::Tensor scatter_edge_ends(const at::Tensor& v, const at::Tensor& centre, const at::Tensor& neighbour, int64_t rows,

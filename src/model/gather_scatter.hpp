@@ -28,6 +28,12 @@ RowPairs make_row_pairs(const at::Tensor& from, const at::Tensor& to, int64_t fr
 // w repeated G times along its rows would, without forming that).
 at::Tensor gather_multiply_scatter(const at::Tensor& a, const at::Tensor& w, const RowPairs& pairs);
 
+// out (to_rows, G * C), read as (to_rows, G, C): out[to[t]][g][c] += m[t][c] * d[t][g], for m
+// (pairs, C) and d (pairs, G): PaiNN's direction messages, a per-edge gate times the edge
+// direction, without the (pairs, G, C) products. Differentiable to any order: its derivatives
+// contract a gathered output row with d over G or with m over C, and theirs are this sum again.
+at::Tensor scatter_outer(const at::Tensor& m, const at::Tensor& d, const RowPairs& pairs);
+
 // Per-atom sums of per-edge rows: out (rows, C), out[centre[e]] += v[e] and
 // out[neighbour[e]] += sign * v[e] (sign -1: forces from dE/d r_ij, +1: per-atom virials). One
 // pass over the edges where libtorch's index_add on CPU runs an operator per index (about half a

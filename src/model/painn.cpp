@@ -30,20 +30,18 @@ Messages indexed_messages(const at::Tensor& phi, const at::Tensor& filter, const
           at::zeros({natoms, 3, f}, phi.options()).index_add(0, centre, dv)};
 }
 
-// The same sums without per-edge gathers or products: each term is out[i] += a[j] * w[e] over
-// the edges e = (i, j), a per-atom and w per-edge (the gated v_j, phi_v v_j, is formed per atom
-// and its filter applies to each of the three components; the direction gate's filter times the
-// direction). Their derivatives, to any order, stay such sums (gather_scatter.hpp).
-Messages fused_messages(const at::Tensor& phi, const at::Tensor& filter, const at::Tensor& v,
-                        const at::Tensor& direction, const RowPairs& pairs) {
-  const int64_t natoms = v.size(0), f = v.size(2), edges = filter.size(0);
+// The same sums without per-edge (edges, 3, F) tensors: the v term is out[i] += a[j] * w[e] over
+// the edges e = (i, j) (the gated v_j, phi_v v_j, formed per atom, its filter applied to each
+// of the three components); the direction term the outer product of the gated filter and the
+// edge direction, scattered. Their derivatives, to any order, stay such sums (gather_scatter.hpp).
+// w: the filter's three (ne, F) blocks (scalar, v, direction).
+Messages fused_messages(const at::Tensor& phi, const std::vector<at::Tensor>& w, const at::Tensor& v,
+                        const at::Tensor& direction, const at::Tensor& neighbour, const RowPairs& pairs) {
+  const int64_t natoms = v.size(0), f = v.size(2);
   const auto gate = phi.split(f, 1);
-  const auto w = filter.split(f, 1);
   const at::Tensor gated_v = (v * gate[1].unsqueeze(1)).reshape({natoms, 3 * f});
-  const at::Tensor direction_gate = gate[2].unsqueeze(1).expand({natoms, 3, f}).reshape({natoms, 3 * f});
-  const at::Tensor direction_filter = (w[2].unsqueeze(1) * direction).reshape({edges, 3 * f});
-  const at::Tensor vector =
-      gather_multiply_scatter(gated_v, w[1], pairs) + gather_multiply_scatter(direction_gate, direction_filter, pairs);
+  const at::Tensor direction_gate = gate[2].index_select(0, neighbour) * w[2];  // (ne, F)
+  const at::Tensor vector = gather_multiply_scatter(gated_v, w[1], pairs) + scatter_outer(direction_gate, direction, pairs);
   return {gather_multiply_scatter(gate[0], w[0], pairs), vector.view({natoms, 3, f})};
 }
 
@@ -121,10 +119,7 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
   const at::Tensor centre = input.edge_center.narrow(0, mine.begin, mine.count);
   const at::Tensor neighbour = input.edge_neighbor.narrow(0, mine.begin, mine.count);
   const at::Tensor r = at::sqrt((rij * rij).sum(1, true));  // (ne, 1); no edge has r = 0
-  // (ne, 3, F), materialised: libtorch 1.13's CPU kernels are ~10x slower when a product
-  // broadcasts along the innermost dimension, in the forward and every backward pass.
-  const at::Tensor edge_direction = smooth_directions_ ? rij / rcut_ : rij / r;
-  const at::Tensor direction = edge_direction.unsqueeze(2).expand({rij.size(0), 3, features_}).contiguous();
+  const at::Tensor direction = smooth_directions_ ? rij / rcut_ : rij / r;  // (ne, 3)
   // The filters are linear (no bias) in the enveloped basis, so they vanish at rcut.
   const at::Tensor radial = bessel_basis(r, rcut_, radial_basis_) * polynomial_envelope(r, rcut_, envelope_exponent_);
 
@@ -132,6 +127,10 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
   // and under a PaiNNIndexedMessagesScope, libtorch's index_select and index_add.
   const bool fused = rij.device().is_cpu() && !indexed_messages_only;
   const RowPairs pairs = fused ? make_row_pairs(neighbour, centre, natoms, natoms) : RowPairs{};
+  // (ne, 3, F), materialised: libtorch 1.13's CPU kernels are ~10x slower when a product
+  // broadcasts along the innermost dimension, in the forward and every backward pass.
+  const at::Tensor spread_direction =
+      fused ? at::Tensor() : direction.unsqueeze(2).expand({rij.size(0), 3, features_}).contiguous();
 
   at::Tensor s = embedding_.forward(input.atype);
   at::Tensor v = at::zeros({natoms, 3, f}, s.options());
@@ -144,9 +143,11 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
     // Message from neighbour j to centre i: phi(s_j) * W(r_ij), split into a scalar update, a
     // gate on v_j and a gate on the edge direction.
     const at::Tensor phi = part.enter(layer.message_out.forward(swish(layer.message_in.forward(s))));
-    const at::Tensor filter = layer.filter.entered(part).forward(radial);
-    const Messages sums = fused ? fused_messages(phi, filter, part.enter(v), direction, pairs)
-                                : indexed_messages(phi, filter, part.enter(v), direction, neighbour, centre, natoms);
+    const Messages sums =
+        fused ? fused_messages(phi, layer.filter.entered(part).forward_parts(radial, 3), part.enter(v), direction,
+                               neighbour, pairs)
+              : indexed_messages(phi, layer.filter.entered(part).forward(radial), part.enter(v), spread_direction,
+                                 neighbour, centre, natoms);
     s = s + summed(part.leave(sums.scalar));
     v = v + summed(part.leave(sums.vector));
 

@@ -239,6 +239,26 @@ TEST_P(SegmentContraction, GatherMultiplyScatterWithGroupsMatchesRepeatedWeights
   EXPECT_THROW(gather_multiply_scatter(a.narrow(0, 0, 4), w, relation), c10::Error);
 }
 
+// Outer products of per-pair rows summed onto the `to` side (a `to` row without pairs included).
+TEST_P(SegmentContraction, ScatterOuterMatchesIndexAddOfProducts) {
+  at::Generator generator = at::detail::createCPUGenerator(23);
+  const auto options = at::TensorOptions().dtype(GetParam());
+  const int64_t from_rows = 8, to_rows = 6, pairs = 25, width = 5, groups = 3;
+  const at::Tensor from = at::randint(0, from_rows, {pairs}, generator, at::kLong);
+  const at::Tensor to = at::randint(0, to_rows - 1, {pairs}, generator, at::kLong);
+  const model::RowPairs relation = model::make_row_pairs(from, to, from_rows, to_rows);
+  const at::Tensor m = at::randn({pairs, width}, generator, options);
+  const at::Tensor d = at::randn({pairs, groups}, generator, options);
+  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
+  expect_same_derivatives([&](const std::vector<at::Tensor>& x) { return model::scatter_outer(x[0], x[1], relation); },
+                          [&](const std::vector<at::Tensor>& x) {
+                            const at::Tensor outer = (x[1].unsqueeze(2) * x[0].unsqueeze(1)).reshape({pairs, -1});
+                            return at::zeros({to_rows, groups * width}, x[0].options()).index_add(0, to, outer);
+                          },
+                          {m, d}, tolerance);
+  EXPECT_THROW(model::scatter_outer(m.narrow(0, 0, 3), d, relation), c10::Error);
+}
+
 TEST_P(SegmentContraction, ScatterEdgeEndsMatchesIndexAdd) {
   at::Generator generator = at::detail::createCPUGenerator(8);
   const auto options = at::TensorOptions().dtype(GetParam());
