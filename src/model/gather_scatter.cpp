@@ -38,6 +38,13 @@ ATOMFORGE_VECTOR_CLONES __attribute__((noinline)) void multiply_add_row(T* __res
   for (int64_t c = 0; c < width; ++c) o[c] += a[c] * w[c];
 }
 
+// o[c] = a[c] * w[c].
+template <typename T>
+ATOMFORGE_VECTOR_CLONES __attribute__((noinline)) void product_row(T* __restrict o, const T* __restrict a,
+                                                                   const T* __restrict w, int64_t width) {
+  for (int64_t c = 0; c < width; ++c) o[c] = a[c] * w[c];
+}
+
 // Rows begin .. end - 1 of out: out[r] += a[gather[t]] * w[t] over the pairs t = order[k],
 // start[r] <= k < start[r + 1]; w (pairs, width / groups) multiplies each of a's groups.
 template <typename T>
@@ -170,6 +177,89 @@ variable_list PairProduct::backward(AutogradContext* ctx, variable_list grad) {
   // d x[i] = sum over the pairs of i of dout[t] * y[j] (dout on each group), and the same for y.
   return {Scatter::apply(saved[1], grad[0], p, side_x), Scatter::apply(saved[0], grad[0], p, 1 - side_x),
           at::Tensor(), at::Tensor(), at::Tensor()};
+}
+
+// A gathered row times a per-pair row, and its adjoint, the per-pair product summed onto the
+// rows: each other's derivatives (and their own), to any order. `side` names the gathered rows'
+// side of the pairs.
+
+// out[t] = a[index(side)[t]] * w[t].
+at::Tensor gather_multiply_kernel(const at::Tensor& a_in, const at::Tensor& w_in, const RowPairs& p, int side) {
+  const at::Tensor a = a_in.contiguous(), w = w_in.contiguous();
+  const int64_t width = w.size(1);
+  at::Tensor out = at::empty({p.size(), width}, w.options());
+  if (out.numel() == 0) return out;
+  AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "gather_multiply", [&] {
+    const scalar_t* ap = a.data_ptr<scalar_t>();
+    const scalar_t* wp = w.data_ptr<scalar_t>();
+    const int64_t* index = p.index[side].data_ptr<int64_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    at::parallel_for(0, p.size(), kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) product_row(o + t * width, ap + index[t] * width, wp + t * width, width);
+    });
+  });
+  return out;
+}
+
+// out[r] = sum over the pairs t with index(side)[t] = r of x[t] * w[t].
+at::Tensor pair_scatter_kernel(const at::Tensor& x_in, const at::Tensor& w_in, const RowPairs& p, int side) {
+  const at::Tensor x = x_in.contiguous(), w = w_in.contiguous();
+  const int64_t width = w.size(1);
+  at::Tensor out = at::zeros({p.rows[side], width}, w.options());
+  if (out.numel() == 0 || p.size() == 0) return out;
+  const int64_t* start = p.start[side].data_ptr<int64_t>();
+  const int64_t* order = p.order[side].data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "pair_scatter", [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    const scalar_t* wp = w.data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    at::parallel_for(0, p.rows[side], kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r)
+        for (int64_t k = start[r]; k < start[r + 1]; ++k) {
+          const int64_t t = order[k];
+          multiply_add_row(o + r * width, xp + t * width, wp + t * width, width);
+        }
+    });
+  });
+  return out;
+}
+
+struct GatherMultiply : torch::autograd::Function<GatherMultiply> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& w, const RowPairs& p,
+                            int64_t side);
+  static variable_list backward(AutogradContext* ctx, variable_list grad);
+};
+struct PairScatter : torch::autograd::Function<PairScatter> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const RowPairs& p,
+                            int64_t side);
+  static variable_list backward(AutogradContext* ctx, variable_list grad);
+};
+
+at::Tensor GatherMultiply::forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& w, const RowPairs& p,
+                                   int64_t side) {
+  ctx->save_for_backward({a, w});
+  save_pairs(ctx, p, side);
+  return gather_multiply_kernel(a, w, p, static_cast<int>(side));
+}
+variable_list GatherMultiply::backward(AutogradContext* ctx, variable_list grad) {
+  const auto saved = ctx->get_saved_variables();
+  const RowPairs p = saved_pairs(ctx);
+  const int64_t side = ctx->saved_data["side"].toInt();
+  return {PairScatter::apply(grad[0], saved[1], p, side), GatherMultiply::apply(saved[0], grad[0], p, side),
+          at::Tensor(), at::Tensor()};
+}
+at::Tensor PairScatter::forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const RowPairs& p,
+                                int64_t side) {
+  ctx->save_for_backward({x, w});
+  save_pairs(ctx, p, side);
+  return pair_scatter_kernel(x, w, p, static_cast<int>(side));
+}
+variable_list PairScatter::backward(AutogradContext* ctx, variable_list grad) {
+  const auto saved = ctx->get_saved_variables();
+  const RowPairs p = saved_pairs(ctx);
+  const int64_t side = ctx->saved_data["side"].toInt();
+  return {GatherMultiply::apply(grad[0], saved[1], p, side), GatherMultiply::apply(grad[0], saved[0], p, side),
+          at::Tensor(), at::Tensor()};
 }
 
 // Outer products of per-pair rows scattered onto the `to` side, and the two contractions that
@@ -394,6 +484,13 @@ at::Tensor gather_multiply_scatter(const at::Tensor& a, const at::Tensor& w, con
   TORCH_CHECK(w.size(1) > 0 ? a.size(1) % w.size(1) == 0 : a.size(1) == 0, "gather_multiply_scatter: w's width ",
               w.size(1), " does not divide a's ", a.size(1));
   return Scatter::apply(a, w, pairs, 1);
+}
+
+at::Tensor gather_multiply(const at::Tensor& a, const at::Tensor& w, const RowPairs& pairs) {
+  TORCH_CHECK(a.dim() == 2 && w.dim() == 2 && a.size(0) == pairs.rows[0] && w.size(0) == pairs.size() &&
+                  a.size(1) == w.size(1),
+              "gather_multiply: a needs one row per `from` row and w one per pair, of a's width");
+  return GatherMultiply::apply(a, w, pairs, 0);
 }
 
 at::Tensor scatter_outer(const at::Tensor& m, const at::Tensor& d, const RowPairs& pairs) {

@@ -28,6 +28,11 @@ RowPairs make_row_pairs(const at::Tensor& from, const at::Tensor& to, int64_t fr
 // w repeated G times along its rows would, without forming that).
 at::Tensor gather_multiply_scatter(const at::Tensor& a, const at::Tensor& w, const RowPairs& pairs);
 
+// out (pairs, C): out[t] = a[from[t]] * w[t], for a (from_rows, C) and w (pairs, C), without
+// libtorch's index_select and its index_add adjoint. Differentiable to any order (its adjoint,
+// the per-pair products summed onto the rows, and it are each other's derivatives).
+at::Tensor gather_multiply(const at::Tensor& a, const at::Tensor& w, const RowPairs& pairs);
+
 // out (to_rows, G * C), read as (to_rows, G, C): out[to[t]][g][c] += m[t][c] * d[t][g], for m
 // (pairs, C) and d (pairs, G): PaiNN's direction messages, a per-edge gate times the edge
 // direction, without the (pairs, G, C) products. Differentiable to any order: its derivatives

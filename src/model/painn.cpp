@@ -36,11 +36,11 @@ Messages indexed_messages(const at::Tensor& phi, const at::Tensor& filter, const
 // edge direction, scattered. Their derivatives, to any order, stay such sums (gather_scatter.hpp).
 // w: the filter's three (ne, F) blocks (scalar, v, direction).
 Messages fused_messages(const at::Tensor& phi, const std::vector<at::Tensor>& w, const at::Tensor& v,
-                        const at::Tensor& direction, const at::Tensor& neighbour, const RowPairs& pairs) {
+                        const at::Tensor& direction, const RowPairs& pairs) {
   const int64_t natoms = v.size(0), f = v.size(2);
   const auto gate = phi.split(f, 1);
   const at::Tensor gated_v = (v * gate[1].unsqueeze(1)).reshape({natoms, 3 * f});
-  const at::Tensor direction_gate = gate[2].index_select(0, neighbour) * w[2];  // (ne, F)
+  const at::Tensor direction_gate = gather_multiply(gate[2], w[2], pairs);  // (ne, F)
   const at::Tensor vector = gather_multiply_scatter(gated_v, w[1], pairs) + scatter_outer(direction_gate, direction, pairs);
   return {gather_multiply_scatter(gate[0], w[0], pairs), vector.view({natoms, 3, f})};
 }
@@ -144,8 +144,7 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
     // gate on v_j and a gate on the edge direction.
     const at::Tensor phi = part.enter(layer.message_out.forward(swish(layer.message_in.forward(s))));
     const Messages sums =
-        fused ? fused_messages(phi, layer.filter.entered(part).forward_parts(radial, 3), part.enter(v), direction,
-                               neighbour, pairs)
+        fused ? fused_messages(phi, layer.filter.entered(part).forward_parts(radial, 3), part.enter(v), direction, pairs)
               : indexed_messages(phi, layer.filter.entered(part).forward(radial), part.enter(v), spread_direction,
                                  neighbour, centre, natoms);
     s = s + summed(part.leave(sums.scalar));

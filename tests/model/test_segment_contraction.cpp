@@ -239,6 +239,23 @@ TEST_P(SegmentContraction, GatherMultiplyScatterWithGroupsMatchesRepeatedWeights
   EXPECT_THROW(gather_multiply_scatter(a.narrow(0, 0, 4), w, relation), c10::Error);
 }
 
+// Gathered rows times per-pair rows (a `from` row no pair names, others named several times).
+TEST_P(SegmentContraction, GatherMultiplyMatchesIndexSelectTimesRows) {
+  at::Generator generator = at::detail::createCPUGenerator(29);
+  const auto options = at::TensorOptions().dtype(GetParam());
+  const int64_t from_rows = 7, to_rows = 5, pairs = 20, width = 6;
+  const at::Tensor from = at::randint(0, from_rows - 1, {pairs}, generator, at::kLong);
+  const at::Tensor to = at::randint(0, to_rows, {pairs}, generator, at::kLong);
+  const model::RowPairs relation = model::make_row_pairs(from, to, from_rows, to_rows);
+  const at::Tensor a = at::randn({from_rows, width}, generator, options);
+  const at::Tensor w = at::randn({pairs, width}, generator, options);
+  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
+  expect_same_derivatives([&](const std::vector<at::Tensor>& x) { return model::gather_multiply(x[0], x[1], relation); },
+                          [&](const std::vector<at::Tensor>& x) { return x[0].index_select(0, from) * x[1]; }, {a, w},
+                          tolerance);
+  EXPECT_THROW(model::gather_multiply(a, w.narrow(1, 0, 2), relation), c10::Error);
+}
+
 // Outer products of per-pair rows summed onto the `to` side (a `to` row without pairs included).
 TEST_P(SegmentContraction, ScatterOuterMatchesIndexAddOfProducts) {
   at::Generator generator = at::detail::createCPUGenerator(23);
