@@ -347,8 +347,6 @@ at::Tensor contract_features_kernel(const at::Tensor& x_in, const at::Tensor& m_
   return out;
 }
 
-void save_to_side(AutogradContext* ctx, const RowPairs& p) { save_pairs(ctx, p, 1); }
-
 struct OuterScatter : torch::autograd::Function<OuterScatter> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& m, const at::Tensor& d, const RowPairs& p);
   static variable_list backward(AutogradContext* ctx, variable_list grad);
@@ -364,7 +362,7 @@ struct ContractFeatures : torch::autograd::Function<ContractFeatures> {
 
 at::Tensor OuterScatter::forward(AutogradContext* ctx, const at::Tensor& m, const at::Tensor& d, const RowPairs& p) {
   ctx->save_for_backward({m, d});
-  save_to_side(ctx, p);
+  save_pairs(ctx, p, 1);  // the `to` side
   return outer_scatter_kernel(m, d, p);
 }
 variable_list OuterScatter::backward(AutogradContext* ctx, variable_list grad) {
@@ -374,7 +372,7 @@ variable_list OuterScatter::backward(AutogradContext* ctx, variable_list grad) {
 }
 at::Tensor ContractGroups::forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& d, const RowPairs& p) {
   ctx->save_for_backward({x, d});
-  save_to_side(ctx, p);
+  save_pairs(ctx, p, 1);  // the `to` side
   return contract_groups_kernel(x, d, p);
 }
 variable_list ContractGroups::backward(AutogradContext* ctx, variable_list grad) {
@@ -385,7 +383,7 @@ variable_list ContractGroups::backward(AutogradContext* ctx, variable_list grad)
 at::Tensor ContractFeatures::forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& m,
                                      const RowPairs& p) {
   ctx->save_for_backward({x, m});
-  save_to_side(ctx, p);
+  save_pairs(ctx, p, 1);  // the `to` side
   return contract_features_kernel(x, m, p);
 }
 variable_list ContractFeatures::backward(AutogradContext* ctx, variable_list grad) {
