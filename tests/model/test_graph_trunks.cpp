@@ -250,6 +250,38 @@ TEST(PaiNN, FusedMessagesMatchIndexOperatorsToTheForceLossGradient) {
   EXPECT_GT(fused.size(), 10u);
 }
 
+// Atoms farther apart than rcut: no edges, so no messages. Both paths agree, v stays zero, atoms
+// of one element get the same features, and nothing depends on the (empty) edge vectors.
+TEST(PaiNN, AtomsWithoutNeighboursGetNoMessages) {
+  const auto config = config::resolve(model::painn_schema(), [] {
+    auto c = small_painn(3.5);
+    c.erase("type");
+    return c;
+  }());
+  const model::PaiNN painn(config, {"O", "H"}, 5, at::kDouble);
+  const std::vector<double> coord = {0, 0, 0, 10, 0, 0, 0, 10, 0};
+  const std::vector<double> box(9, 0.0);
+  const std::vector<int32_t> types = {0, 1, 1};
+  auto run = [&] {
+    model::ModelInput input =
+        model::build_model_input(coord.data(), box.data(), false, types, 1, painn.selection(), at::kDouble);
+    EXPECT_EQ(input.edge_vec.size(0), 0);
+    input.edge_vec = input.edge_vec.detach().requires_grad_(true);
+    const auto f = painn.features(input);
+    const at::Tensor along_edges =
+        torch::autograd::grad({f.scalar.sum() + f.vector.sum()}, {input.edge_vec}, {}, false, false, true)[0];
+    EXPECT_TRUE(!along_edges.defined() || along_edges.numel() == 0);
+    return f;
+  };
+  const auto fused = run();
+  model::PaiNNIndexedMessagesScope reference;
+  const auto indexed = run();
+  EXPECT_TRUE(at::allclose(fused.scalar, indexed.scalar, 0, 0));
+  EXPECT_EQ(fused.vector.abs().max().item<double>(), 0.0);
+  EXPECT_TRUE(at::allclose(fused.scalar.select(0, 1), fused.scalar.select(0, 2), 0, 0));  // both H alike
+  EXPECT_FALSE(at::allclose(fused.scalar.select(0, 0), fused.scalar.select(0, 1)));
+}
+
 // The width / depth knobs: parameter counts follow the architecture's formula, so one config
 // describes models from ~1e4 to ~1e8 parameters (docs/graph-trunks.md tabulates them).
 TEST(GraphTrunks, ParameterCountsFollowTheArchitecture) {
