@@ -316,8 +316,8 @@ ATOMFORGE_VECTOR_CLONES void contract_groups_rows(const T* __restrict x, const T
 at::Tensor contract_groups_kernel(const at::Tensor& x_in, const at::Tensor& d_in, const RowPairs& p) {
   const at::Tensor x = x_in.contiguous(), d = d_in.contiguous();
   const int64_t groups = d.size(1), c_width = x.size(1) / std::max<int64_t>(1, groups);
-  at::Tensor out = at::zeros({p.size(), c_width}, x.options());
-  if (out.numel() == 0 || groups == 0) return out;
+  at::Tensor out = at::empty({p.size(), c_width}, x.options());
+  if (out.numel() == 0 || groups == 0) return out.zero_();  // a sum over no groups
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "contract_groups", [&] {
     at::parallel_for(0, p.size(), kGrain, [&](int64_t begin, int64_t end) {
       contract_groups_rows(x.data_ptr<scalar_t>(), d.data_ptr<scalar_t>(), p.index[1].data_ptr<int64_t>(),
@@ -331,8 +331,8 @@ at::Tensor contract_groups_kernel(const at::Tensor& x_in, const at::Tensor& d_in
 at::Tensor contract_features_kernel(const at::Tensor& x_in, const at::Tensor& m_in, const RowPairs& p) {
   const at::Tensor x = x_in.contiguous(), m = m_in.contiguous();
   const int64_t c_width = m.size(1), groups = x.size(1) / std::max<int64_t>(1, c_width);
-  at::Tensor out = at::zeros({p.size(), groups}, x.options());
-  if (out.numel() == 0 || c_width == 0) return out;
+  at::Tensor out = at::empty({p.size(), groups}, x.options());
+  if (out.numel() == 0 || c_width == 0) return out.zero_();  // a sum over no features
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "contract_features", [&] {
     const scalar_t* xp = x.data_ptr<scalar_t>();
     const scalar_t* mp = m.data_ptr<scalar_t>();
