@@ -153,7 +153,6 @@ struct PairProduct : torch::autograd::Function<PairProduct> {
                             int64_t side_x, int64_t groups) {
     ctx->save_for_backward({x, y});
     save_pairs(ctx, p, side_x);
-    ctx->saved_data["groups"] = groups;
     return pair_product_kernel(x, y, p, static_cast<int>(side_x), groups);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad);

@@ -1,9 +1,10 @@
 #pragma once
-// DimeNet's triplet sum, out[ji[t]] += a[kj[t]] * w[t], as one loop instead of an index_select,
-// a product and an index_add over (triplets x width) tensors: those intermediates (and their
-// derivatives, twice over in force training) were most of a water step's time and memory.
-// Differentiable to any order: the derivatives are the same kind of sum, with the two index
-// sides swapped, or a product of two gathered rows, whose derivatives are such sums again.
+// Sums over the pairs of a relation between rows (DimeNet's triplets, PaiNN's edges) as one loop
+// each instead of an index_select, a product and an index_add over (pairs x width) tensors: those
+// intermediates (and their derivatives, twice over in force training) were most of a water
+// step's time and memory. Each function below is differentiable to any order: its derivatives
+// are functions of the same family (the same sums with the index sides swapped, products of
+// gathered rows, contractions), whose derivatives are again in it.
 #include <array>
 #include <cstdint>
 
