@@ -180,13 +180,16 @@ TEST(GhostAtoms, MessagePassingDomainEqualsPeriodicFrame) {
 }
 
 // PaiNN's vector features are equivariant: rotating the frame rotates them, v' = v R (rows).
+// A small PaiNN descriptor section with its defaults filled in, as the model builds it.
+nlohmann::ordered_json resolved_painn_section(double rcut) {
+  auto section = small_painn(rcut);
+  section.erase("type");
+  return config::resolve(model::painn_schema(), section);
+}
+
 TEST(PaiNN, VectorFeaturesRotateWithTheFrame) {
   const data::System frame = single_frame("water/data_0", 2);
-  const auto config = config::resolve(model::painn_schema(), [] {
-    auto c = small_painn(3.5);
-    c.erase("type");
-    return c;
-  }());
+  const auto config = resolved_painn_section(3.5);
   const model::PaiNN painn(config, {"O", "H"}, 3, at::kDouble);
   at::Tensor q = std::get<0>(at::linalg_qr(at::randn({3, 3}, at::kDouble)));
   if (at::det(q).item<double>() < 0) q.select(1, 0).neg_();
@@ -212,11 +215,7 @@ TEST(PaiNN, VectorFeaturesRotateWithTheFrame) {
 // and the training gradient of a loss on those, through both passes, to the parameters.
 TEST(PaiNN, FusedMessagesMatchIndexOperatorsToTheForceLossGradient) {
   const data::System frame = single_frame("water/data_0", 1);
-  const auto config = config::resolve(model::painn_schema(), [] {
-    auto c = small_painn(3.5);
-    c.erase("type");
-    return c;
-  }());
+  const auto config = resolved_painn_section(3.5);
   model::PaiNN painn(config, {"O", "H"}, 5, at::kDouble);
   model::ParameterList list;
   painn.register_into(list, "");
@@ -253,11 +252,7 @@ TEST(PaiNN, FusedMessagesMatchIndexOperatorsToTheForceLossGradient) {
 // Atoms farther apart than rcut: no edges, so no messages. Both paths agree, v stays zero, atoms
 // of one element get the same features, and nothing depends on the (empty) edge vectors.
 TEST(PaiNN, AtomsWithoutNeighboursGetNoMessages) {
-  const auto config = config::resolve(model::painn_schema(), [] {
-    auto c = small_painn(3.5);
-    c.erase("type");
-    return c;
-  }());
+  const auto config = resolved_painn_section(3.5);
   const model::PaiNN painn(config, {"O", "H"}, 5, at::kDouble);
   const std::vector<double> coord = {0, 0, 0, 10, 0, 0, 0, 10, 0};
   const std::vector<double> box(9, 0.0);
