@@ -64,8 +64,6 @@ at::Tensor kernel(const at::Tensor& in_any, const std::vector<int64_t>& sizes, b
   return out;
 }
 
-struct PrefixSums;
-
 struct SuffixSums : torch::autograd::Function<SuffixSums> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const std::vector<int64_t>& sizes) {
     ctx->saved_data["sizes"] = sizes;

@@ -249,8 +249,8 @@ TEST(PaiNN, FusedMessagesMatchIndexOperatorsToTheForceLossGradient) {
   EXPECT_GT(fused.size(), 10u);
 }
 
-// Atoms farther apart than rcut: no edges, so no messages. Both paths agree, v stays zero, atoms
-// of one element get the same features, and nothing depends on the (empty) edge vectors.
+// Atoms farther apart than rcut: no edges, so no messages (empty pairs in every fused sum). Both
+// paths agree, v stays zero, and atoms of one element get the same features.
 TEST(PaiNN, AtomsWithoutNeighboursGetNoMessages) {
   const auto config = resolved_painn_section(3.5);
   const model::PaiNN painn(config, {"O", "H"}, 5, at::kDouble);
@@ -261,12 +261,7 @@ TEST(PaiNN, AtomsWithoutNeighboursGetNoMessages) {
     model::ModelInput input =
         model::build_model_input(coord.data(), box.data(), false, types, 1, painn.selection(), at::kDouble);
     EXPECT_EQ(input.edge_vec.size(0), 0);
-    input.edge_vec = input.edge_vec.detach().requires_grad_(true);
-    const auto f = painn.features(input);
-    const at::Tensor along_edges =
-        torch::autograd::grad({f.scalar.sum() + f.vector.sum()}, {input.edge_vec}, {}, false, false, true)[0];
-    EXPECT_TRUE(!along_edges.defined() || along_edges.numel() == 0);
-    return f;
+    return painn.features(input);
   };
   const auto fused = run();
   model::PaiNNIndexedMessagesScope reference;
