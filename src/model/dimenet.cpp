@@ -1,6 +1,7 @@
 #include "model/dimenet.hpp"
 
 #include "core/error.hpp"
+#include "model/dense_mm.hpp"
 #include "model/gather_scatter.hpp"
 #include "model/radial_basis.hpp"
 
@@ -79,6 +80,22 @@ at::Tensor DimeNet::output(const Output& block, const at::Tensor& message, const
   return h;
 }
 
+at::Tensor angular_triplet_sum(const at::Tensor& x, const at::Tensor& rbf, const at::Tensor& angular,
+                               const Linear& sbf_down, const Linear& sbf_up, const RowPairs& triplets,
+                               const GraphPartition& part) {
+  // The gate is linear in the outer product a(t) (x) rbf(kj): sum_l a_l(t) Q[kj][l] with
+  // Q[e][l] = sbf_up(sum_k rbf_k(e) W_down[l K + k]). So each edge carries x times Q[e][l] for
+  // every l, and each triplet contributes only its L weights of those rows: L x T multiply-adds
+  // per triplet instead of the bases' product, both layers and the gate, and no per-triplet
+  // tensor wider than L.
+  const int64_t nedges = rbf.size(0), k = rbf.size(1), l = angular.size(1);
+  const at::Tensor& down = sbf_down.matrix();  // (L * K, B)
+  const at::Tensor radial_down = dense_mm(rbf, down.view({l, k, -1}).permute({1, 0, 2}).reshape({k, -1}));  // (E, L * B)
+  const at::Tensor q = sbf_up.forward(radial_down.view({nedges * l, -1})).view({nedges, -1});  // (E, L * T)
+  const at::Tensor per_order = x.repeat({1, l}) * q;
+  return part.leave(gather_contract_scatter(part.enter(per_order), angular, triplets));
+}
+
 at::Tensor DimeNet::interact(const Interaction& block, const at::Tensor& message, const at::Tensor& rbf,
                              const Triplets& triplets, const GraphPartition& part) const {
   auto residual = [](const Residual& r, const at::Tensor& h) {
@@ -89,9 +106,7 @@ at::Tensor DimeNet::interact(const Interaction& block, const at::Tensor& message
   // summed onto the edge ji they lead into.
   at::Tensor x_kj = swish(block.kj.forward(message)) * block.rbf_up.forward(block.rbf_down.forward(rbf));
   x_kj = swish(block.down.forward(x_kj));
-  const at::Tensor angular_gate =
-      block.sbf_up.entered(part).forward(block.sbf_down.entered(part).forward(triplets.sbf));
-  x_kj = part.leave(gather_multiply_scatter(part.enter(x_kj), angular_gate, triplets.pairs));
+  x_kj = angular_triplet_sum(x_kj, rbf, triplets.angular, block.sbf_down, block.sbf_up, triplets.pairs, part);
   x_kj = swish(block.up.forward(x_kj));
 
   at::Tensor h = x_ji + x_kj;
@@ -121,11 +136,7 @@ at::Tensor DimeNet::forward(const ModelInput& input) const {
   // Angle at j between j -> i (-r_ji) and j -> k (r_kj).
   const at::Tensor r_ji = rij_in.index_select(0, triplets.ji), r_kj = rij_in.index_select(0, triplets.kj);
   const at::Tensor cosine = -(r_ji * r_kj).sum(1, true) / (r_in.index_select(0, triplets.ji) * r_in.index_select(0, triplets.kj));
-  const at::Tensor angular = legendre_basis(cosine, angular_basis_);  // (nt, L)
-  // Outer product per triplet, as two contiguous (nt, L*K) operands: libtorch 1.13's CPU kernels
-  // are ~10x slower when a product broadcasts along the innermost dimension.
-  triplets.sbf = angular.repeat_interleave(radial_basis_, 1) *
-                 part.enter(rbf).index_select(0, triplets.kj).repeat({1, angular_basis_});
+  triplets.angular = legendre_basis(cosine, angular_basis_);  // (nt, L)
 
   const at::Tensor& centre = input.edge_center;
   const at::Tensor atom = embedding_.forward(input.atype);

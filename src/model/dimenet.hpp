@@ -21,6 +21,14 @@ config::Node dimenet_schema();
 std::unique_ptr<Descriptor> make_dimenet(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map,
                                          uint64_t seed, at::ScalarType dtype);
 
+// DimeNet++'s triplet sum: out[ji] = sum over the triplets t = (kj -> ji) of x[kj] *
+// sbf_up(sbf_down(a(t) (x) rbf(kj))), the outer product of a triplet's angular basis a (L) and
+// its edge kj's radial basis (K) flattened as l K + k. x (E, T), rbf (E, K), angular (nt, L);
+// `part` as for the triplets' share.
+at::Tensor angular_triplet_sum(const at::Tensor& x, const at::Tensor& rbf, const at::Tensor& angular,
+                               const Linear& sbf_down, const Linear& sbf_up, const RowPairs& triplets,
+                               const GraphPartition& part);
+
 class DimeNet : public Descriptor {
  public:
   DimeNet(const nlohmann::ordered_json& config, const std::vector<std::string>& type_map, uint64_t seed,
@@ -51,10 +59,10 @@ class DimeNet : public Descriptor {
   };
   at::Tensor output(const Output& block, const at::Tensor& message, const at::Tensor& rbf, const at::Tensor& centre,
                     int64_t natoms) const;
-  // `sbf`, `triplet_kj` and `triplet_ji` are this rank's share of the triplets (all of them
-  // without graph parallelism); edge messages are whole on every rank.
+  // `kj`, `ji` and `angular` (the Legendre basis of each triplet's angle) are this rank's share
+  // of the triplets (all of them without graph parallelism); edge messages are whole on every rank.
   struct Triplets {
-    at::Tensor kj, ji, sbf;
+    at::Tensor kj, ji, angular;
     RowPairs pairs;  // edge kj -> edge ji, for the triplet sum
   };
   at::Tensor interact(const Interaction& block, const at::Tensor& message, const at::Tensor& rbf,

@@ -265,32 +265,36 @@ variable_list PairScatter::backward(AutogradContext* ctx, variable_list grad) {
 // are their derivatives (each other's and their own, to any order). X (rows, G * C) is read as
 // (rows, G, C); m (pairs, C); d (pairs, G).
 
-// o[c] += s * m[c].
+// Rows begin .. end - 1 of out (rows, G, C): out[r][g][c] += m[row][c] * d[t][g] over the pairs t
+// of row r, row = m_index[t] (m gathered) or t (m_index null: m has a row per pair).
 template <typename T>
-ATOMFORGE_VECTOR_CLONES __attribute__((noinline)) void scaled_add_row(T* __restrict o, const T* __restrict m, T s,
-                                                                      int64_t width) {
-  for (int64_t c = 0; c < width; ++c) o[c] += s * m[c];
+ATOMFORGE_VECTOR_CLONES void outer_scatter_rows(const T* __restrict m, const T* __restrict d,
+                                                const int64_t* __restrict start, const int64_t* __restrict order,
+                                                const int64_t* __restrict m_index, T* __restrict out, int64_t begin,
+                                                int64_t end, int64_t groups, int64_t c_width) {
+  for (int64_t r = begin; r < end; ++r)
+    for (int64_t k = start[r]; k < start[r + 1]; ++k) {
+      const int64_t t = order[k];
+      const T* mrow = m + (m_index ? m_index[t] : t) * c_width;
+      for (int64_t g = 0; g < groups; ++g) {
+        const T s = d[t * groups + g];
+        T* o = out + (r * groups + g) * c_width;
+        for (int64_t c = 0; c < c_width; ++c) o[c] += s * mrow[c];
+      }
+    }
 }
 
-// out[to[t]][g][c] += m[t][c] * d[t][g].
-at::Tensor outer_scatter_kernel(const at::Tensor& m_in, const at::Tensor& d_in, const RowPairs& p) {
+at::Tensor outer_scatter_kernel(const at::Tensor& m_in, const at::Tensor& d_in, const RowPairs& p, int side,
+                                const int64_t* m_index) {
   const at::Tensor m = m_in.contiguous(), d = d_in.contiguous();
   const int64_t c_width = m.size(1), groups = d.size(1);
-  at::Tensor out = at::zeros({p.rows[1], groups * c_width}, m.options());
+  at::Tensor out = at::zeros({p.rows[side], groups * c_width}, m.options());
   if (out.numel() == 0 || p.size() == 0) return out;
-  const int64_t* start = p.start[1].data_ptr<int64_t>();
-  const int64_t* order = p.order[1].data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(m.scalar_type(), "scatter_outer", [&] {
-    const scalar_t* mp = m.data_ptr<scalar_t>();
-    const scalar_t* dp = d.data_ptr<scalar_t>();
-    scalar_t* o = out.data_ptr<scalar_t>();
-    at::parallel_for(0, p.rows[1], kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r)
-        for (int64_t k = start[r]; k < start[r + 1]; ++k) {
-          const int64_t t = order[k];
-          for (int64_t g = 0; g < groups; ++g)
-            scaled_add_row(o + (r * groups + g) * c_width, mp + t * c_width, dp[t * groups + g], c_width);
-        }
+    at::parallel_for(0, p.rows[side], kGrain, [&](int64_t begin, int64_t end) {
+      outer_scatter_rows(m.data_ptr<scalar_t>(), d.data_ptr<scalar_t>(), p.start[side].data_ptr<int64_t>(),
+                         p.order[side].data_ptr<int64_t>(), m_index, out.data_ptr<scalar_t>(), begin, end, groups,
+                         c_width);
     });
   });
   return out;
@@ -326,21 +330,64 @@ at::Tensor contract_groups_kernel(const at::Tensor& x_in, const at::Tensor& d_in
   return out;
 }
 
-// out[t][g] = sum_c X[to[t]][g][c] m[t][c].
-at::Tensor contract_features_kernel(const at::Tensor& x_in, const at::Tensor& m_in, const RowPairs& p) {
+// out[t][g] = sum_c X[xi[t]][g][c] m[row][c] for pairs begin .. end - 1, row = m_index[t] (m
+// gathered) or t.
+template <typename T>
+ATOMFORGE_VECTOR_CLONES void contract_features_rows(const T* __restrict x, const T* __restrict m,
+                                                    const int64_t* __restrict xi, const int64_t* __restrict m_index,
+                                                    T* __restrict out, int64_t begin, int64_t end, int64_t groups,
+                                                    int64_t c_width) {
+  for (int64_t t = begin; t < end; ++t) {
+    const T* mrow = m + (m_index ? m_index[t] : t) * c_width;
+    for (int64_t g = 0; g < groups; ++g) out[t * groups + g] = dot_in_lanes(x + (xi[t] * groups + g) * c_width, mrow, c_width);
+  }
+}
+
+at::Tensor contract_features_kernel(const at::Tensor& x_in, const at::Tensor& m_in, const RowPairs& p, int x_side,
+                                   const int64_t* m_index) {
   const at::Tensor x = x_in.contiguous(), m = m_in.contiguous();
   const int64_t c_width = m.size(1), groups = x.size(1) / std::max<int64_t>(1, c_width);
   at::Tensor out = at::empty({p.size(), groups}, x.options());
   if (out.numel() == 0 || c_width == 0) return out.zero_();  // a sum over no features
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "contract_features", [&] {
-    const scalar_t* xp = x.data_ptr<scalar_t>();
-    const scalar_t* mp = m.data_ptr<scalar_t>();
-    const int64_t* to = p.index[1].data_ptr<int64_t>();
-    scalar_t* o = out.data_ptr<scalar_t>();
     at::parallel_for(0, p.size(), kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t)
-        for (int64_t g = 0; g < groups; ++g)
-          o[t * groups + g] = dot_in_lanes(xp + (to[t] * groups + g) * c_width, mp + t * c_width, c_width);
+      contract_features_rows(x.data_ptr<scalar_t>(), m.data_ptr<scalar_t>(), p.index[x_side].data_ptr<int64_t>(),
+                             m_index, out.data_ptr<scalar_t>(), begin, end, groups, c_width);
+    });
+  });
+  return out;
+}
+
+// Rows begin .. end - 1 of out (rows, C): out[r][c] += sum_g a[t][g] Y[gather[t]][g][c] over the
+// pairs t of row r.
+template <typename T>
+ATOMFORGE_VECTOR_CLONES void contract_scatter_rows(const T* __restrict y, const T* __restrict a,
+                                                   const int64_t* __restrict start, const int64_t* __restrict order,
+                                                   const int64_t* __restrict gather, T* __restrict out, int64_t begin,
+                                                   int64_t end, int64_t groups, int64_t c_width) {
+  for (int64_t r = begin; r < end; ++r) {
+    T* o = out + r * c_width;
+    for (int64_t k = start[r]; k < start[r + 1]; ++k) {
+      const int64_t t = order[k];
+      const T* yrow = y + gather[t] * groups * c_width;
+      for (int64_t g = 0; g < groups; ++g) {
+        const T s = a[t * groups + g];
+        for (int64_t c = 0; c < c_width; ++c) o[c] += s * yrow[g * c_width + c];
+      }
+    }
+  }
+}
+
+at::Tensor contract_scatter_kernel(const at::Tensor& y_in, const at::Tensor& a_in, const RowPairs& p, int side) {
+  const at::Tensor y = y_in.contiguous(), a = a_in.contiguous();
+  const int64_t groups = a.size(1), c_width = y.size(1) / std::max<int64_t>(1, groups);
+  at::Tensor out = at::zeros({p.rows[side], c_width}, y.options());
+  if (out.numel() == 0 || p.size() == 0) return out;
+  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "gather_contract_scatter", [&] {
+    at::parallel_for(0, p.rows[side], kGrain, [&](int64_t begin, int64_t end) {
+      contract_scatter_rows(y.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), p.start[side].data_ptr<int64_t>(),
+                            p.order[side].data_ptr<int64_t>(), p.index[1 - side].data_ptr<int64_t>(),
+                            out.data_ptr<scalar_t>(), begin, end, groups, c_width);
     });
   });
   return out;
@@ -362,7 +409,7 @@ struct ContractFeatures : torch::autograd::Function<ContractFeatures> {
 at::Tensor OuterScatter::forward(AutogradContext* ctx, const at::Tensor& m, const at::Tensor& d, const RowPairs& p) {
   ctx->save_for_backward({m, d});
   save_pairs(ctx, p, 1);  // the `to` side
-  return outer_scatter_kernel(m, d, p);
+  return outer_scatter_kernel(m, d, p, 1, nullptr);
 }
 variable_list OuterScatter::backward(AutogradContext* ctx, variable_list grad) {
   const auto saved = ctx->get_saved_variables();
@@ -383,12 +430,73 @@ at::Tensor ContractFeatures::forward(AutogradContext* ctx, const at::Tensor& x, 
                                      const RowPairs& p) {
   ctx->save_for_backward({x, m});
   save_pairs(ctx, p, 1);  // the `to` side
-  return contract_features_kernel(x, m, p);
+  return contract_features_kernel(x, m, p, 1, nullptr);
 }
 variable_list ContractFeatures::backward(AutogradContext* ctx, variable_list grad) {
   const auto saved = ctx->get_saved_variables();
   const RowPairs p = saved_pairs(ctx);
   return {OuterScatter::apply(saved[1], grad[0], p), ContractGroups::apply(saved[0], grad[0], p), at::Tensor()};
+}
+
+// The same products with the per-pair operand's rows gathered from the other side of the pairs:
+// a gathered (G, C) row contracted with a per-pair (G) row and summed onto the rows of `side`,
+// and its two derivatives, each other's (and their own) to any order.
+struct ContractScatter : torch::autograd::Function<ContractScatter> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& a, const RowPairs& p,
+                            int64_t side);
+  static variable_list backward(AutogradContext* ctx, variable_list grad);
+};
+// out[index(side)[t]][g][c] += a[t][g] m[index(1 - side)[t]][c].
+struct GatherOuterScatter : torch::autograd::Function<GatherOuterScatter> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& m, const at::Tensor& a, const RowPairs& p,
+                            int64_t side);
+  static variable_list backward(AutogradContext* ctx, variable_list grad);
+};
+// out[t][g] = sum_c Y[index(1 - side)[t]][g][c] m[index(side)[t]][c].
+struct GatheredContract : torch::autograd::Function<GatheredContract> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& m, const RowPairs& p,
+                            int64_t side);
+  static variable_list backward(AutogradContext* ctx, variable_list grad);
+};
+
+at::Tensor ContractScatter::forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& a, const RowPairs& p,
+                                    int64_t side) {
+  ctx->save_for_backward({y, a});
+  save_pairs(ctx, p, side);
+  return contract_scatter_kernel(y, a, p, static_cast<int>(side));
+}
+variable_list ContractScatter::backward(AutogradContext* ctx, variable_list grad) {
+  const auto saved = ctx->get_saved_variables();
+  const RowPairs p = saved_pairs(ctx);
+  const int64_t side = ctx->saved_data["side"].toInt();
+  return {GatherOuterScatter::apply(grad[0], saved[1], p, 1 - side), GatheredContract::apply(saved[0], grad[0], p, side),
+          at::Tensor(), at::Tensor()};
+}
+at::Tensor GatherOuterScatter::forward(AutogradContext* ctx, const at::Tensor& m, const at::Tensor& a,
+                                       const RowPairs& p, int64_t side) {
+  ctx->save_for_backward({m, a});
+  save_pairs(ctx, p, side);
+  return outer_scatter_kernel(m, a, p, static_cast<int>(side), p.index[1 - side].data_ptr<int64_t>());
+}
+variable_list GatherOuterScatter::backward(AutogradContext* ctx, variable_list grad) {
+  const auto saved = ctx->get_saved_variables();
+  const RowPairs p = saved_pairs(ctx);
+  const int64_t side = ctx->saved_data["side"].toInt();
+  return {ContractScatter::apply(grad[0], saved[1], p, 1 - side),
+          GatheredContract::apply(grad[0], saved[0], p, 1 - side), at::Tensor(), at::Tensor()};
+}
+at::Tensor GatheredContract::forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& m, const RowPairs& p,
+                                     int64_t side) {
+  ctx->save_for_backward({y, m});
+  save_pairs(ctx, p, side);
+  return contract_features_kernel(y, m, p, static_cast<int>(1 - side), p.index[side].data_ptr<int64_t>());
+}
+variable_list GatheredContract::backward(AutogradContext* ctx, variable_list grad) {
+  const auto saved = ctx->get_saved_variables();
+  const RowPairs p = saved_pairs(ctx);
+  const int64_t side = ctx->saved_data["side"].toInt();
+  return {GatherOuterScatter::apply(saved[1], grad[0], p, 1 - side), ContractScatter::apply(saved[0], grad[0], p, side),
+          at::Tensor(), at::Tensor()};
 }
 
 struct EdgeEnds {
@@ -494,6 +602,19 @@ at::Tensor scatter_outer(const at::Tensor& m, const at::Tensor& d, const RowPair
   TORCH_CHECK(m.dim() == 2 && d.dim() == 2 && m.size(0) == pairs.size() && d.size(0) == pairs.size(),
               "scatter_outer: m and d need one row per pair");
   return OuterScatter::apply(m, d, pairs);
+}
+
+at::Tensor gather_contract_scatter(const at::Tensor& y, const at::Tensor& a, const RowPairs& pairs) {
+  TORCH_CHECK(y.dim() == 2 && a.dim() == 2 && y.size(0) == pairs.rows[0] && a.size(0) == pairs.size(),
+              "gather_contract_scatter: y needs one row per `from` row and a one per pair");
+  TORCH_CHECK(a.size(1) > 0 ? y.size(1) % a.size(1) == 0 : y.size(1) == 0, "gather_contract_scatter: a's width ",
+              a.size(1), " does not divide y's ", y.size(1));
+  if (!y.device().is_cpu()) {
+    const int64_t groups = a.size(1), width = groups > 0 ? y.size(1) / groups : 0;
+    const at::Tensor per_pair = (y.index_select(0, pairs.index[0]).view({-1, groups, width}) * a.unsqueeze(2)).sum(1);
+    return at::zeros({pairs.rows[1], width}, y.options()).index_add(0, pairs.index[1], per_pair);
+  }
+  return ContractScatter::apply(y, a, pairs, 1);
 }
 
 at::Tensor scatter_edge_ends(const at::Tensor& v, const at::Tensor& centre, const at::Tensor& neighbour, int64_t rows,

@@ -40,6 +40,14 @@ at::Tensor gather_multiply(const at::Tensor& a, const at::Tensor& w, const RowPa
 // contract a gathered output row with d over G or with m over C, and theirs are this sum again.
 at::Tensor scatter_outer(const at::Tensor& m, const at::Tensor& d, const RowPairs& pairs);
 
+// out (to_rows, C): out[to[t]] += sum_g a[t][g] * Y[from[t]][g], for Y (from_rows, G * C) read as
+// (from_rows, G, C) and a (pairs, G): DimeNet's triplet sum with the angular basis (G per
+// triplet) applied to per-edge messages already multiplied out for each basis function, so no
+// per-triplet row wider than G exists. Differentiable to any order: its derivatives are an
+// outer product of a with a gathered row summed onto Y's side, and the contraction of two
+// gathered rows per pair, whose derivatives are again these three.
+at::Tensor gather_contract_scatter(const at::Tensor& y, const at::Tensor& a, const RowPairs& pairs);
+
 // Per-atom sums of per-edge rows: out (rows, C), out[centre[e]] += v[e] and
 // out[neighbour[e]] += sign * v[e] (sign -1: forces from dE/d r_ij, +1: per-atom virials). One
 // pass over the edges where libtorch's index_add on CPU runs an operator per index (about half a

@@ -24,6 +24,7 @@ class Linear {
   // This layer with its weights entering a rank's share of a partitioned graph (their gradient
   // is then summed over the group).
   Linear entered(const GraphPartition& partition) const;
+  const at::Tensor& matrix() const { return matrix_; }  // W, (in, out)
   void register_into(ParameterList& list, const std::string& prefix);
 
  private:

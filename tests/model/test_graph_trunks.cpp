@@ -10,6 +10,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include "graph/neighbor_list.hpp"
+#include "model/dimenet.hpp"
 #include "model/painn.hpp"
 #include "model_test_util.hpp"
 
@@ -270,6 +271,54 @@ TEST(PaiNN, AtomsWithoutNeighboursGetNoMessages) {
   EXPECT_EQ(fused.vector.abs().max().item<double>(), 0.0);
   EXPECT_TRUE(at::allclose(fused.scalar.select(0, 1), fused.scalar.select(0, 2), 0, 0));  // both H alike
   EXPECT_FALSE(at::allclose(fused.scalar.select(0, 0), fused.scalar.select(0, 1)));
+}
+
+// DimeNet's triplet sum, computed edge by edge, against its definition: the bases' outer product
+// per triplet through sbf_down and sbf_up, times the gathered message, summed with libtorch's
+// index operators. Values, first derivatives (to the messages, both bases and both weights) and
+// second derivatives (of the first derivatives' squared norm), as in force training. Edge 7 leads
+// into no triplet and edge 8 starts none.
+TEST(DimeNet, TripletSumMatchesTheGateOfTheBasesOuterProduct) {
+  at::Generator generator = at::detail::createCPUGenerator(31);
+  const auto options = at::TensorOptions().dtype(at::kDouble);
+  const int64_t edges = 9, triplets = 40, k = 3, l = 4, b = 2, t = 5;
+  const at::Tensor kj = at::randint(0, edges - 1, {triplets}, generator, at::kLong);
+  const at::Tensor ji = at::cat({at::randint(0, edges - 2, {triplets - 1}, generator, at::kLong),
+                                 at::full({1}, edges - 1, at::kLong)});
+  const model::RowPairs pairs = model::make_row_pairs(kj, ji, edges, edges);
+  const model::Linear down(l * k, b, false, at::kDouble, generator), up(b, t, false, at::kDouble, generator);
+  const std::vector<at::Tensor> inputs = {at::randn({edges, t}, generator, options),
+                                          at::rand({edges, k}, generator, options),
+                                          at::randn({triplets, l}, generator, options)};
+  auto evaluate = [&](auto sum) {
+    std::vector<at::Tensor> x;
+    for (const auto& v : inputs) x.push_back(v.clone().set_requires_grad(true));
+    std::vector<at::Tensor> wrt = x;
+    wrt.push_back(down.matrix());
+    wrt.push_back(up.matrix());
+    const at::Tensor y = sum(x[0], x[1], x[2]);
+    const auto first = torch::autograd::grad({y.sin().sum()}, wrt, {}, true, true);
+    at::Tensor norm = at::zeros({}, options);
+    for (const auto& d : first) norm = norm + (d * d).sum();
+    std::vector<at::Tensor> out = {y.detach()};
+    for (const auto& d : first) out.push_back(d.detach());
+    for (const auto& d : torch::autograd::grad({norm}, wrt)) out.push_back(d);
+    return out;
+  };
+  const auto edge_by_edge = evaluate([&](const at::Tensor& x, const at::Tensor& rbf, const at::Tensor& angular) {
+    return model::angular_triplet_sum(x, rbf, angular, down, up, pairs, model::GraphPartition());
+  });
+  const auto defined = evaluate([&](const at::Tensor& x, const at::Tensor& rbf, const at::Tensor& angular) {
+    const at::Tensor bases = angular.repeat_interleave(k, 1) * rbf.index_select(0, kj).repeat({1, l});  // l K + k
+    const at::Tensor gate = up.forward(down.forward(bases));
+    return at::zeros({edges, t}, options).index_add(0, ji, x.index_select(0, kj) * gate);
+  });
+  ASSERT_EQ(edge_by_edge.size(), 11u);
+  for (std::size_t n = 0; n < edge_by_edge.size(); ++n) {
+    const double scale = std::max(1.0, defined[n].abs().max().item<double>());
+    EXPECT_LT((edge_by_edge[n] - defined[n]).abs().max().item<double>(), 1e-12 * scale) << "output " << n;
+  }
+  EXPECT_EQ(edge_by_edge[0][edges - 2].abs().max().item<double>(), 0.0) << "edge 7 has no triplet into it";
 }
 
 // The width / depth knobs: parameter counts follow the architecture's formula, so one config

@@ -276,6 +276,30 @@ TEST_P(SegmentContraction, ScatterOuterMatchesIndexAddOfProducts) {
   EXPECT_THROW(model::scatter_outer(m.narrow(0, 0, 3), d, relation), c10::Error);
 }
 
+// Gathered (G, C) rows contracted with per-pair weights over G, summed onto the `to` side (a
+// `from` row no pair names, a `to` row without pairs). Second derivatives run all three
+// functions of the family, each in both directions.
+TEST_P(SegmentContraction, GatherContractScatterMatchesIndexAddOfContractions) {
+  at::Generator generator = at::detail::createCPUGenerator(37);
+  const auto options = at::TensorOptions().dtype(GetParam());
+  const int64_t from_rows = 8, to_rows = 6, pairs = 25, width = 5, groups = 3;
+  const at::Tensor from = at::randint(0, from_rows - 1, {pairs}, generator, at::kLong);
+  const at::Tensor to = at::randint(0, to_rows - 1, {pairs}, generator, at::kLong);
+  const model::RowPairs relation = model::make_row_pairs(from, to, from_rows, to_rows);
+  const at::Tensor y = at::randn({from_rows, groups * width}, generator, options);
+  const at::Tensor a = at::randn({pairs, groups}, generator, options);
+  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
+  expect_same_derivatives(
+      [&](const std::vector<at::Tensor>& x) { return model::gather_contract_scatter(x[0], x[1], relation); },
+      [&](const std::vector<at::Tensor>& x) {
+        const at::Tensor rows = x[0].index_select(0, from).view({pairs, groups, width});
+        return at::zeros({to_rows, width}, x[0].options()).index_add(0, to, (rows * x[1].unsqueeze(2)).sum(1));
+      },
+      {y, a}, tolerance);
+  EXPECT_THROW(model::gather_contract_scatter(y, a.narrow(1, 0, 2), relation), c10::Error);
+  EXPECT_THROW(model::gather_contract_scatter(y.narrow(0, 0, 4), a, relation), c10::Error);
+}
+
 TEST_P(SegmentContraction, ScatterEdgeEndsMatchesIndexAdd) {
   at::Generator generator = at::detail::createCPUGenerator(8);
   const auto options = at::TensorOptions().dtype(GetParam());
@@ -395,7 +419,9 @@ TEST_P(SegmentContraction, RowGroupsMergeMatchesIndexAddIntoZeros) {
     std::vector<at::Tensor> parts;
     for (const at::Tensor& index : groups.index) parts.push_back(at::randn({index.size(0), 2, 3}, generator, options));
     const at::Tensor merged = merge_row_groups(parts, groups);
-    if (partial) EXPECT_EQ(merged[4].abs().max().item<double>(), 0.0) << "a row of no group is zero";
+    if (partial) {
+      EXPECT_EQ(merged[4].abs().max().item<double>(), 0.0) << "a row of no group is zero";
+    }
     expect_same_derivatives([&](const std::vector<at::Tensor>& in) { return merge_row_groups(in, groups).cos(); },
                             [&](const std::vector<at::Tensor>& in) {
                               at::Tensor out = at::zeros({11, 2, 3}, options);
