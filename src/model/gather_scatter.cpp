@@ -265,31 +265,61 @@ variable_list PairScatter::backward(AutogradContext* ctx, variable_list grad) {
 // are their derivatives (each other's and their own, to any order). X (rows, G * C) is read as
 // (rows, G, C); m (pairs, C); d (pairs, G).
 
-// Rows begin .. end - 1 of out (rows, G, C): out[r][g][c] += m[row][c] * d[t][g] over the pairs t
-// of row r, row = m_index[t] (m gathered) or t (m_index null: m has a row per pair).
+// Columns handled per pass over a row's pairs in the loops below: their sums stay in vector
+// registers across the pairs (every access to them has a constant index once the loops are
+// unrolled) and are stored once, where a pass per pair would load and store the output row for
+// every pair.
+constexpr int64_t kColumnBlock = 16;
+
+// o[c] = sum over the pairs k of row r (start[r] <= k < start[r + 1], t = order[k]) of
+// scale(t) * row(t)[c], for c < width <= kColumnBlock.
+template <typename T, typename Scale, typename Row>
+inline void sum_scaled_rows(T* __restrict o, const int64_t* __restrict start, const int64_t* __restrict order,
+                            int64_t r, int64_t width, Scale scale, Row row) {
+  if (width == kColumnBlock) {
+    T acc[kColumnBlock] = {};
+    for (int64_t k = start[r]; k < start[r + 1]; ++k) {
+      const int64_t t = order[k];
+      const T s = scale(t);
+      const T* __restrict x = row(t);
+#pragma GCC unroll 16
+      for (int64_t c = 0; c < kColumnBlock; ++c) acc[c] += s * x[c];
+    }
+#pragma GCC unroll 16
+    for (int64_t c = 0; c < kColumnBlock; ++c) o[c] = acc[c];
+    return;
+  }
+  for (int64_t c = 0; c < width; ++c) o[c] = 0;
+  for (int64_t k = start[r]; k < start[r + 1]; ++k) {
+    const int64_t t = order[k];
+    const T s = scale(t);
+    const T* __restrict x = row(t);
+    for (int64_t c = 0; c < width; ++c) o[c] += s * x[c];
+  }
+}
+
+// Rows begin .. end - 1 of out (rows, G, C): out[r][g][c] = sum over the pairs t of row r of
+// m[row][c] * d[t][g], row = m_index[t] (m gathered) or t (m_index null: m has a row per pair).
 template <typename T>
 ATOMFORGE_VECTOR_CLONES void outer_scatter_rows(const T* __restrict m, const T* __restrict d,
                                                 const int64_t* __restrict start, const int64_t* __restrict order,
                                                 const int64_t* __restrict m_index, T* __restrict out, int64_t begin,
                                                 int64_t end, int64_t groups, int64_t c_width) {
   for (int64_t r = begin; r < end; ++r)
-    for (int64_t k = start[r]; k < start[r + 1]; ++k) {
-      const int64_t t = order[k];
-      const T* mrow = m + (m_index ? m_index[t] : t) * c_width;
-      for (int64_t g = 0; g < groups; ++g) {
-        const T s = d[t * groups + g];
-        T* o = out + (r * groups + g) * c_width;
-        for (int64_t c = 0; c < c_width; ++c) o[c] += s * mrow[c];
-      }
-    }
+    for (int64_t g = 0; g < groups; ++g)
+      for (int64_t c0 = 0; c0 < c_width; c0 += kColumnBlock)
+        sum_scaled_rows(
+            out + (r * groups + g) * c_width + c0, start, order, r, std::min(kColumnBlock, c_width - c0),
+            [&](int64_t t) { return d[t * groups + g]; },
+            [&](int64_t t) { return m + (m_index ? m_index[t] : t) * c_width + c0; });
 }
 
 at::Tensor outer_scatter_kernel(const at::Tensor& m_in, const at::Tensor& d_in, const RowPairs& p, int side,
                                 const int64_t* m_index) {
   const at::Tensor m = m_in.contiguous(), d = d_in.contiguous();
   const int64_t c_width = m.size(1), groups = d.size(1);
-  at::Tensor out = at::zeros({p.rows[side], groups * c_width}, m.options());
-  if (out.numel() == 0 || p.size() == 0) return out;
+  at::Tensor out = at::empty({p.rows[side], groups * c_width}, m.options());
+  if (out.numel() == 0 || p.size() == 0) return out.zero_();
   AT_DISPATCH_FLOATING_TYPES(m.scalar_type(), "scatter_outer", [&] {
     at::parallel_for(0, p.rows[side], kGrain, [&](int64_t begin, int64_t end) {
       outer_scatter_rows(m.data_ptr<scalar_t>(), d.data_ptr<scalar_t>(), p.start[side].data_ptr<int64_t>(),
@@ -359,7 +389,8 @@ at::Tensor contract_features_kernel(const at::Tensor& x_in, const at::Tensor& m_
 }
 
 // Rows begin .. end - 1 of out (rows, C): out[r][c] += sum_g a[t][g] Y[gather[t]][g][c] over the
-// pairs t of row r.
+// pairs t of row r. (Sums kept in registers across the pairs, as in outer_scatter_rows, made GCC
+// assemble the gathered rows element by element here: three times slower.)
 template <typename T>
 ATOMFORGE_VECTOR_CLONES void contract_scatter_rows(const T* __restrict y, const T* __restrict a,
                                                    const int64_t* __restrict start, const int64_t* __restrict order,

@@ -256,11 +256,12 @@ TEST_P(SegmentContraction, GatherMultiplyMatchesIndexSelectTimesRows) {
   EXPECT_THROW(model::gather_multiply(a, w.narrow(1, 0, 2), relation), c10::Error);
 }
 
-// Outer products of per-pair rows summed onto the `to` side (a `to` row without pairs included).
+// Outer products of per-pair rows summed onto the `to` side (a `to` row without pairs included;
+// 21 columns: a block the sums keep in registers and a remainder).
 TEST_P(SegmentContraction, ScatterOuterMatchesIndexAddOfProducts) {
   at::Generator generator = at::detail::createCPUGenerator(23);
   const auto options = at::TensorOptions().dtype(GetParam());
-  const int64_t from_rows = 8, to_rows = 6, pairs = 25, width = 5, groups = 3;
+  const int64_t from_rows = 8, to_rows = 6, pairs = 25, width = 21, groups = 3;
   const at::Tensor from = at::randint(0, from_rows, {pairs}, generator, at::kLong);
   const at::Tensor to = at::randint(0, to_rows - 1, {pairs}, generator, at::kLong);
   const model::RowPairs relation = model::make_row_pairs(from, to, from_rows, to_rows);
@@ -277,12 +278,12 @@ TEST_P(SegmentContraction, ScatterOuterMatchesIndexAddOfProducts) {
 }
 
 // Gathered (G, C) rows contracted with per-pair weights over G, summed onto the `to` side (a
-// `from` row no pair names, a `to` row without pairs). Second derivatives run all three
-// functions of the family, each in both directions.
+// `from` row no pair names, a `to` row without pairs; C = 21 as above). Second derivatives run
+// all three functions of the family, each in both directions.
 TEST_P(SegmentContraction, GatherContractScatterMatchesIndexAddOfContractions) {
   at::Generator generator = at::detail::createCPUGenerator(37);
   const auto options = at::TensorOptions().dtype(GetParam());
-  const int64_t from_rows = 8, to_rows = 6, pairs = 25, width = 5, groups = 3;
+  const int64_t from_rows = 8, to_rows = 6, pairs = 25, width = 21, groups = 3;
   const at::Tensor from = at::randint(0, from_rows - 1, {pairs}, generator, at::kLong);
   const at::Tensor to = at::randint(0, to_rows - 1, {pairs}, generator, at::kLong);
   const model::RowPairs relation = model::make_row_pairs(from, to, from_rows, to_rows);
