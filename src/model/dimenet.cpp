@@ -132,11 +132,9 @@ at::Tensor DimeNet::forward(const ModelInput& input) const {
   Triplets triplets{input.triplet_kj.narrow(0, mine.begin, mine.count), input.triplet_ji.narrow(0, mine.begin, mine.count),
                     {}, {}};
   triplets.pairs = make_row_pairs(triplets.kj, triplets.ji, nedges, nedges);
-  const at::Tensor rij_in = part.enter(rij), r_in = part.enter(r);
   // Angle at j between j -> i (-r_ji) and j -> k (r_kj).
-  const at::Tensor r_ji = rij_in.index_select(0, triplets.ji), r_kj = rij_in.index_select(0, triplets.kj);
-  const at::Tensor cosine = -(r_ji * r_kj).sum(1, true) / (r_in.index_select(0, triplets.ji) * r_in.index_select(0, triplets.kj));
-  triplets.angular = legendre_basis(cosine, angular_basis_);  // (nt, L)
+  const at::Tensor unit = part.enter(rij / r);
+  triplets.angular = legendre_basis(-gather_dot(unit, unit, triplets.pairs), angular_basis_);  // (nt, L)
 
   const at::Tensor& centre = input.edge_center;
   const at::Tensor atom = embedding_.forward(input.atype);

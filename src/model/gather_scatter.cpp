@@ -648,6 +648,14 @@ at::Tensor gather_contract_scatter(const at::Tensor& y, const at::Tensor& a, con
   return ContractScatter::apply(y, a, pairs, 1);
 }
 
+at::Tensor gather_dot(const at::Tensor& x, const at::Tensor& y, const RowPairs& pairs) {
+  TORCH_CHECK(x.dim() == 2 && y.dim() == 2 && x.size(0) == pairs.rows[0] && y.size(0) == pairs.rows[1] &&
+                  x.size(1) == y.size(1),
+              "gather_dot: x needs one row per `from` row and y one per `to` row, of x's width");
+  if (!x.device().is_cpu()) return (x.index_select(0, pairs.index[0]) * y.index_select(0, pairs.index[1])).sum(1, true);
+  return GatheredContract::apply(x, y, pairs, 1);
+}
+
 at::Tensor scatter_edge_ends(const at::Tensor& v, const at::Tensor& centre, const at::Tensor& neighbour, int64_t rows,
                              int64_t sign) {
   TORCH_CHECK(v.dim() == 2 && centre.size(0) == v.size(0) && neighbour.size(0) == v.size(0),

@@ -48,6 +48,10 @@ at::Tensor scatter_outer(const at::Tensor& m, const at::Tensor& d, const RowPair
 // gathered rows per pair, whose derivatives are again these three.
 at::Tensor gather_contract_scatter(const at::Tensor& y, const at::Tensor& a, const RowPairs& pairs);
 
+// out (pairs, 1): out[t] = x[from[t]] . y[to[t]], without gathering (pairs, C) copies (DimeNet's
+// triplet angles from unit edge vectors). Its derivatives are gather_contract_scatter's family.
+at::Tensor gather_dot(const at::Tensor& x, const at::Tensor& y, const RowPairs& pairs);
+
 // Per-atom sums of per-edge rows: out (rows, C), out[centre[e]] += v[e] and
 // out[neighbour[e]] += sign * v[e] (sign -1: forces from dE/d r_ij, +1: per-atom virials). One
 // pass over the edges where libtorch's index_add on CPU runs an operator per index (about half a

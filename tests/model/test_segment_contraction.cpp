@@ -301,6 +301,25 @@ TEST_P(SegmentContraction, GatherContractScatterMatchesIndexAddOfContractions) {
   EXPECT_THROW(model::gather_contract_scatter(y.narrow(0, 0, 4), a, relation), c10::Error);
 }
 
+// Dot products of rows gathered from both sides (one table on both sides, as for DimeNet's
+// angles: the derivative sums both uses).
+TEST_P(SegmentContraction, GatherDotMatchesIndexSelectedRows) {
+  at::Generator generator = at::detail::createCPUGenerator(41);
+  const auto options = at::TensorOptions().dtype(GetParam());
+  const int64_t rows = 9, pairs = 30, width = 3;
+  const at::Tensor from = at::randint(0, rows - 1, {pairs}, generator, at::kLong);
+  const at::Tensor to = at::randint(0, rows, {pairs}, generator, at::kLong);
+  const model::RowPairs relation = model::make_row_pairs(from, to, rows, rows);
+  const at::Tensor u = at::randn({rows, width}, generator, options);
+  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
+  expect_same_derivatives([&](const std::vector<at::Tensor>& x) { return model::gather_dot(x[0], x[0], relation); },
+                          [&](const std::vector<at::Tensor>& x) {
+                            return (x[0].index_select(0, from) * x[0].index_select(0, to)).sum(1, true);
+                          },
+                          {u}, tolerance);
+  EXPECT_THROW(model::gather_dot(u, u.narrow(1, 0, 2), relation), c10::Error);
+}
+
 TEST_P(SegmentContraction, ScatterEdgeEndsMatchesIndexAdd) {
   at::Generator generator = at::detail::createCPUGenerator(8);
   const auto options = at::TensorOptions().dtype(GetParam());
