@@ -123,8 +123,8 @@ at::Tensor DimeNet::forward(const ModelInput& input) const {
   const at::Tensor r = at::sqrt((rij * rij).sum(1, true));
   const at::Tensor rbf = bessel_basis(r, rcut_, radial_basis_) * polynomial_envelope(r, rcut_, envelope_exponent_);
 
-  // With graph parallelism this rank computes its share of the triplets (by far the most work
-  // and memory); edge messages and node features stay whole on every rank.
+  // With graph parallelism this rank computes its share of the triplets (the triplet sums and
+  // their derivatives); edge messages and node features stay whole on every rank.
   static const GraphPartition whole;
   const GraphPartition& part = input.partition ? *input.partition : whole;
   const auto mine = part.share(input.triplet_kj.size(0));
