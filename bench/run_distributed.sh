@@ -58,7 +58,7 @@ PY
 }
 
 # Graph parallelism: one frame of NATOMS atoms, batch 1; the model is a small dimenet so that
-# P = 1 fits this machine's memory (the triplet tensors dominate).
+# P = 1 fits this machine's memory.
 for P in $PS; do
   python3 - "$WORK/water.extxyz" "$STEPS" "$P" > "$WORK/graph$P.json" <<'PY'
 import json, sys
@@ -116,8 +116,8 @@ rows = report.rows()
 out = report.head(
     "Multi-process training: memory per rank, time per step, bytes communicated",
     "bench/run_distributed.sh",
-    [f"Graph parallelism: a small dimenet (rcut 3 A, 16 features, 2 blocks, triplet width 8; the triplet "
-     f"tensors dominate its memory) trained on P ranks on one frame of "
+    [f"Graph parallelism: a small dimenet (rcut 3 A, 16 features, 2 blocks, triplet width 8) trained on P "
+     f"ranks on one frame of "
      f"DeePMD-kit's water replicated to {e['NATOMS']} atoms (labels: the frame's energy x replicas, forces tiled), "
      "batch 1, float64, one thread per rank (OMP_NUM_THREADS=1). Each rank of a P-rank group computes 1/P of "
      "the triplets; node features and edge messages stay whole on every rank (docs/distributed.md).",

@@ -88,12 +88,16 @@ at::Tensor angular_triplet_sum(const at::Tensor& x, const at::Tensor& rbf, const
   // every l, and each triplet contributes only its L weights of those rows: L x T multiply-adds
   // per triplet instead of the bases' product, both layers and the gate, and no per-triplet
   // tensor wider than L.
+  // With graph parallelism the (whole) inputs enter this rank's share rather than the rows
+  // built from them: the gradients summed over the ranks are then x's, rbf's and the weights',
+  // not the L times wider rows'.
   const int64_t nedges = rbf.size(0), k = rbf.size(1), l = angular.size(1);
-  const at::Tensor& down = sbf_down.matrix();  // (L * K, B)
-  const at::Tensor radial_down = dense_mm(rbf, down.view({l, k, -1}).permute({1, 0, 2}).reshape({k, -1}));  // (E, L * B)
-  const at::Tensor q = sbf_up.forward(radial_down.view({nedges * l, -1})).view({nedges, -1});  // (E, L * T)
-  const at::Tensor per_order = x.repeat({1, l}) * q;
-  return part.leave(gather_contract_scatter(part.enter(per_order), angular, triplets));
+  const at::Tensor down = part.enter(sbf_down.matrix());  // (L * K, B)
+  const at::Tensor radial_down =
+      dense_mm(part.enter(rbf), down.view({l, k, -1}).permute({1, 0, 2}).reshape({k, -1}));  // (E, L * B)
+  const at::Tensor q = sbf_up.entered(part).forward(radial_down.view({nedges * l, -1})).view({nedges, -1});  // (E, L * T)
+  const at::Tensor per_order = part.enter(x).repeat({1, l}) * q;
+  return part.leave(gather_contract_scatter(per_order, angular, triplets));
 }
 
 at::Tensor DimeNet::interact(const Interaction& block, const at::Tensor& message, const at::Tensor& rbf,
