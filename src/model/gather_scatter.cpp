@@ -116,7 +116,16 @@ at::Tensor pair_product_kernel(const at::Tensor& x_in, const at::Tensor& y_in, c
   return out;
 }
 
-void save_pairs(AutogradContext* ctx, const RowPairs& p, int64_t side) {
+// What every function below keeps for its backward: its two operands, the pairs and the side
+// its result is indexed by.
+struct Saved {
+  at::Tensor x, y;
+  RowPairs p;
+  int64_t side;
+};
+
+void save(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& y, const RowPairs& p, int64_t side) {
+  ctx->save_for_backward({x, y});
   for (int k = 0; k < 2; ++k) {
     const std::string n = std::to_string(k);
     ctx->saved_data["index" + n] = p.index[k];
@@ -127,23 +136,23 @@ void save_pairs(AutogradContext* ctx, const RowPairs& p, int64_t side) {
   ctx->saved_data["side"] = side;
 }
 
-RowPairs saved_pairs(AutogradContext* ctx) {
-  RowPairs p;
+Saved restore(AutogradContext* ctx) {
+  const auto operands = ctx->get_saved_variables();
+  Saved s{operands[0], operands[1], {}, ctx->saved_data["side"].toInt()};
   for (int k = 0; k < 2; ++k) {
     const std::string n = std::to_string(k);
-    p.index[k] = ctx->saved_data["index" + n].toTensor();
-    p.order[k] = ctx->saved_data["order" + n].toTensor();
-    p.start[k] = ctx->saved_data["start" + n].toTensor();
-    p.rows[k] = ctx->saved_data["rows" + n].toInt();
+    s.p.index[k] = ctx->saved_data["index" + n].toTensor();
+    s.p.order[k] = ctx->saved_data["order" + n].toTensor();
+    s.p.start[k] = ctx->saved_data["start" + n].toTensor();
+    s.p.rows[k] = ctx->saved_data["rows" + n].toInt();
   }
-  return p;
+  return s;
 }
 
 struct Scatter : torch::autograd::Function<Scatter> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& w, const RowPairs& p,
                             int64_t scatter) {
-    ctx->save_for_backward({a, w});
-    save_pairs(ctx, p, scatter);
+    save(ctx, a, w, p, scatter);
     return scatter_kernel(a, w, p, static_cast<int>(scatter));
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad);
@@ -151,30 +160,25 @@ struct Scatter : torch::autograd::Function<Scatter> {
 struct PairProduct : torch::autograd::Function<PairProduct> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& y, const RowPairs& p,
                             int64_t side_x, int64_t groups) {
-    ctx->save_for_backward({x, y});
-    save_pairs(ctx, p, side_x);
+    save(ctx, x, y, p, side_x);
     return pair_product_kernel(x, y, p, static_cast<int>(side_x), groups);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad);
 };
 
 variable_list Scatter::backward(AutogradContext* ctx, variable_list grad) {
-  const auto saved = ctx->get_saved_variables();
-  const RowPairs p = saved_pairs(ctx);
-  const int64_t scatter = ctx->saved_data["side"].toInt();
+  const auto [x, y, p, scatter] = restore(ctx);
   // d a[g] = sum over the pairs of g of dout[s] * w[t]; d w[t] = dout[s] * a[g] (summed over
   // the groups w multiplies).
-  const int64_t groups = std::max<int64_t>(1, saved[0].size(1) / std::max<int64_t>(1, saved[1].size(1)));
-  return {Scatter::apply(grad[0], saved[1], p, 1 - scatter), PairProduct::apply(grad[0], saved[0], p, scatter, groups),
+  const int64_t groups = std::max<int64_t>(1, x.size(1) / std::max<int64_t>(1, y.size(1)));
+  return {Scatter::apply(grad[0], y, p, 1 - scatter), PairProduct::apply(grad[0], x, p, scatter, groups),
           at::Tensor(), at::Tensor()};
 }
 
 variable_list PairProduct::backward(AutogradContext* ctx, variable_list grad) {
-  const auto saved = ctx->get_saved_variables();
-  const RowPairs p = saved_pairs(ctx);
-  const int64_t side_x = ctx->saved_data["side"].toInt();
+  const auto [x, y, p, side_x] = restore(ctx);
   // d x[i] = sum over the pairs of i of dout[t] * y[j] (dout on each group), and the same for y.
-  return {Scatter::apply(saved[1], grad[0], p, side_x), Scatter::apply(saved[0], grad[0], p, 1 - side_x),
+  return {Scatter::apply(y, grad[0], p, side_x), Scatter::apply(x, grad[0], p, 1 - side_x),
           at::Tensor(), at::Tensor(), at::Tensor()};
 }
 
@@ -236,28 +240,22 @@ struct PairScatter : torch::autograd::Function<PairScatter> {
 
 at::Tensor GatherMultiply::forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& w, const RowPairs& p,
                                    int64_t side) {
-  ctx->save_for_backward({a, w});
-  save_pairs(ctx, p, side);
+  save(ctx, a, w, p, side);
   return gather_multiply_kernel(a, w, p, static_cast<int>(side));
 }
 variable_list GatherMultiply::backward(AutogradContext* ctx, variable_list grad) {
-  const auto saved = ctx->get_saved_variables();
-  const RowPairs p = saved_pairs(ctx);
-  const int64_t side = ctx->saved_data["side"].toInt();
-  return {PairScatter::apply(grad[0], saved[1], p, side), GatherMultiply::apply(saved[0], grad[0], p, side),
+  const auto [x, y, p, side] = restore(ctx);
+  return {PairScatter::apply(grad[0], y, p, side), GatherMultiply::apply(x, grad[0], p, side),
           at::Tensor(), at::Tensor()};
 }
 at::Tensor PairScatter::forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const RowPairs& p,
                                 int64_t side) {
-  ctx->save_for_backward({x, w});
-  save_pairs(ctx, p, side);
+  save(ctx, x, w, p, side);
   return pair_scatter_kernel(x, w, p, static_cast<int>(side));
 }
 variable_list PairScatter::backward(AutogradContext* ctx, variable_list grad) {
-  const auto saved = ctx->get_saved_variables();
-  const RowPairs p = saved_pairs(ctx);
-  const int64_t side = ctx->saved_data["side"].toInt();
-  return {GatherMultiply::apply(grad[0], saved[1], p, side), GatherMultiply::apply(grad[0], saved[0], p, side),
+  const auto [x, y, p, side] = restore(ctx);
+  return {GatherMultiply::apply(grad[0], y, p, side), GatherMultiply::apply(grad[0], x, p, side),
           at::Tensor(), at::Tensor()};
 }
 
@@ -438,35 +436,29 @@ struct ContractFeatures : torch::autograd::Function<ContractFeatures> {
 };
 
 at::Tensor OuterScatter::forward(AutogradContext* ctx, const at::Tensor& m, const at::Tensor& d, const RowPairs& p) {
-  ctx->save_for_backward({m, d});
-  save_pairs(ctx, p, 1);  // the `to` side
+  save(ctx, m, d, p, 1);  // the `to` side
   return outer_scatter_kernel(m, d, p, 1, nullptr);
 }
 variable_list OuterScatter::backward(AutogradContext* ctx, variable_list grad) {
-  const auto saved = ctx->get_saved_variables();
-  const RowPairs p = saved_pairs(ctx);
-  return {ContractGroups::apply(grad[0], saved[1], p), ContractFeatures::apply(grad[0], saved[0], p), at::Tensor()};
+  const auto [x, y, p, side] = restore(ctx);
+  return {ContractGroups::apply(grad[0], y, p), ContractFeatures::apply(grad[0], x, p), at::Tensor()};
 }
 at::Tensor ContractGroups::forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& d, const RowPairs& p) {
-  ctx->save_for_backward({x, d});
-  save_pairs(ctx, p, 1);  // the `to` side
+  save(ctx, x, d, p, 1);  // the `to` side
   return contract_groups_kernel(x, d, p);
 }
 variable_list ContractGroups::backward(AutogradContext* ctx, variable_list grad) {
-  const auto saved = ctx->get_saved_variables();
-  const RowPairs p = saved_pairs(ctx);
-  return {OuterScatter::apply(grad[0], saved[1], p), ContractFeatures::apply(saved[0], grad[0], p), at::Tensor()};
+  const auto [x, y, p, side] = restore(ctx);
+  return {OuterScatter::apply(grad[0], y, p), ContractFeatures::apply(x, grad[0], p), at::Tensor()};
 }
 at::Tensor ContractFeatures::forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& m,
                                      const RowPairs& p) {
-  ctx->save_for_backward({x, m});
-  save_pairs(ctx, p, 1);  // the `to` side
+  save(ctx, x, m, p, 1);  // the `to` side
   return contract_features_kernel(x, m, p, 1, nullptr);
 }
 variable_list ContractFeatures::backward(AutogradContext* ctx, variable_list grad) {
-  const auto saved = ctx->get_saved_variables();
-  const RowPairs p = saved_pairs(ctx);
-  return {OuterScatter::apply(saved[1], grad[0], p), ContractGroups::apply(saved[0], grad[0], p), at::Tensor()};
+  const auto [x, y, p, side] = restore(ctx);
+  return {OuterScatter::apply(y, grad[0], p), ContractGroups::apply(x, grad[0], p), at::Tensor()};
 }
 
 // The same products with the per-pair operand's rows gathered from the other side of the pairs:
@@ -492,41 +484,32 @@ struct GatheredContract : torch::autograd::Function<GatheredContract> {
 
 at::Tensor ContractScatter::forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& a, const RowPairs& p,
                                     int64_t side) {
-  ctx->save_for_backward({y, a});
-  save_pairs(ctx, p, side);
+  save(ctx, y, a, p, side);
   return contract_scatter_kernel(y, a, p, static_cast<int>(side));
 }
 variable_list ContractScatter::backward(AutogradContext* ctx, variable_list grad) {
-  const auto saved = ctx->get_saved_variables();
-  const RowPairs p = saved_pairs(ctx);
-  const int64_t side = ctx->saved_data["side"].toInt();
-  return {GatherOuterScatter::apply(grad[0], saved[1], p, 1 - side), GatheredContract::apply(saved[0], grad[0], p, side),
+  const auto [x, y, p, side] = restore(ctx);
+  return {GatherOuterScatter::apply(grad[0], y, p, 1 - side), GatheredContract::apply(x, grad[0], p, side),
           at::Tensor(), at::Tensor()};
 }
 at::Tensor GatherOuterScatter::forward(AutogradContext* ctx, const at::Tensor& m, const at::Tensor& a,
                                        const RowPairs& p, int64_t side) {
-  ctx->save_for_backward({m, a});
-  save_pairs(ctx, p, side);
+  save(ctx, m, a, p, side);
   return outer_scatter_kernel(m, a, p, static_cast<int>(side), p.index[1 - side].data_ptr<int64_t>());
 }
 variable_list GatherOuterScatter::backward(AutogradContext* ctx, variable_list grad) {
-  const auto saved = ctx->get_saved_variables();
-  const RowPairs p = saved_pairs(ctx);
-  const int64_t side = ctx->saved_data["side"].toInt();
-  return {ContractScatter::apply(grad[0], saved[1], p, 1 - side),
-          GatheredContract::apply(grad[0], saved[0], p, 1 - side), at::Tensor(), at::Tensor()};
+  const auto [x, y, p, side] = restore(ctx);
+  return {ContractScatter::apply(grad[0], y, p, 1 - side),
+          GatheredContract::apply(grad[0], x, p, 1 - side), at::Tensor(), at::Tensor()};
 }
 at::Tensor GatheredContract::forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& m, const RowPairs& p,
                                      int64_t side) {
-  ctx->save_for_backward({y, m});
-  save_pairs(ctx, p, side);
+  save(ctx, y, m, p, side);
   return contract_features_kernel(y, m, p, static_cast<int>(1 - side), p.index[side].data_ptr<int64_t>());
 }
 variable_list GatheredContract::backward(AutogradContext* ctx, variable_list grad) {
-  const auto saved = ctx->get_saved_variables();
-  const RowPairs p = saved_pairs(ctx);
-  const int64_t side = ctx->saved_data["side"].toInt();
-  return {GatherOuterScatter::apply(saved[1], grad[0], p, 1 - side), ContractScatter::apply(saved[0], grad[0], p, side),
+  const auto [x, y, p, side] = restore(ctx);
+  return {GatherOuterScatter::apply(y, grad[0], p, 1 - side), ContractScatter::apply(x, grad[0], p, side),
           at::Tensor(), at::Tensor()};
 }
 

@@ -65,6 +65,20 @@ Case random_case(at::Generator& generator) {
   return {{start, centre}, width, m};
 }
 
+// Random pairs between a table of from_rows rows and one of to_rows, naming only rows below
+// from_named and to_named (the others have no pairs).
+struct Relation {
+  at::Tensor from, to;
+  model::RowPairs pairs;
+};
+Relation random_relation(at::Generator& generator, int64_t from_rows, int64_t to_rows, int64_t pairs,
+                         int64_t from_named, int64_t to_named) {
+  Relation r{at::randint(0, from_named, {pairs}, generator, at::kLong),
+             at::randint(0, to_named, {pairs}, generator, at::kLong), {}};
+  r.pairs = model::make_row_pairs(r.from, r.to, from_rows, to_rows);
+  return r;
+}
+
 class SegmentContraction : public ::testing::TestWithParam<at::ScalarType> {};
 
 TEST_P(SegmentContraction, MatchesIndexAddOfOuterProducts) {
@@ -203,16 +217,14 @@ TEST_P(SegmentContraction, GatherMultiplyScatterMatchesIndexAdd) {
   const auto options = at::TensorOptions().dtype(GetParam());
   // Rows of two tables of different sizes joined by random pairs (repeats, and rows no pair names).
   const int64_t from_rows = 11, to_rows = 7, pairs = 40, width = 5;
-  const at::Tensor from = at::randint(0, from_rows - 2, {pairs}, generator, at::kLong);
-  const at::Tensor to = at::randint(0, to_rows - 1, {pairs}, generator, at::kLong);
-  const model::RowPairs relation = model::make_row_pairs(from, to, from_rows, to_rows);
+  const Relation r = random_relation(generator, from_rows, to_rows, pairs, from_rows - 2, to_rows - 1);
   const at::Tensor a = at::randn({from_rows, width}, generator, options);
   const at::Tensor w = at::randn({pairs, width}, generator, options);
   const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   expect_same_derivatives(
-      [&](const std::vector<at::Tensor>& x) { return gather_multiply_scatter(x[0], x[1], relation); },
+      [&](const std::vector<at::Tensor>& x) { return gather_multiply_scatter(x[0], x[1], r.pairs); },
       [&](const std::vector<at::Tensor>& x) {
-        return at::zeros({to_rows, width}, x[0].options()).index_add(0, to, x[0].index_select(0, from) * x[1]);
+        return at::zeros({to_rows, width}, x[0].options()).index_add(0, r.to, x[0].index_select(0, r.from) * x[1]);
       },
       {a, w}, tolerance);
 }
@@ -222,21 +234,19 @@ TEST_P(SegmentContraction, GatherMultiplyScatterWithGroupsMatchesRepeatedWeights
   at::Generator generator = at::detail::createCPUGenerator(19);
   const auto options = at::TensorOptions().dtype(GetParam());
   const int64_t from_rows = 9, to_rows = 6, pairs = 30, width = 4, groups = 3;
-  const at::Tensor from = at::randint(0, from_rows - 1, {pairs}, generator, at::kLong);
-  const at::Tensor to = at::randint(0, to_rows - 1, {pairs}, generator, at::kLong);
-  const model::RowPairs relation = model::make_row_pairs(from, to, from_rows, to_rows);
+  const Relation r = random_relation(generator, from_rows, to_rows, pairs, from_rows - 1, to_rows - 1);
   const at::Tensor a = at::randn({from_rows, groups * width}, generator, options);
   const at::Tensor w = at::randn({pairs, width}, generator, options);
   const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   expect_same_derivatives(
-      [&](const std::vector<at::Tensor>& x) { return gather_multiply_scatter(x[0], x[1], relation); },
+      [&](const std::vector<at::Tensor>& x) { return gather_multiply_scatter(x[0], x[1], r.pairs); },
       [&](const std::vector<at::Tensor>& x) {
         return at::zeros({to_rows, groups * width}, x[0].options())
-            .index_add(0, to, x[0].index_select(0, from) * x[1].repeat({1, groups}));
+            .index_add(0, r.to, x[0].index_select(0, r.from) * x[1].repeat({1, groups}));
       },
       {a, w}, tolerance);
-  EXPECT_THROW(gather_multiply_scatter(a, at::randn({pairs, 5}, generator, options), relation), c10::Error);
-  EXPECT_THROW(gather_multiply_scatter(a.narrow(0, 0, 4), w, relation), c10::Error);
+  EXPECT_THROW(gather_multiply_scatter(a, at::randn({pairs, 5}, generator, options), r.pairs), c10::Error);
+  EXPECT_THROW(gather_multiply_scatter(a.narrow(0, 0, 4), w, r.pairs), c10::Error);
 }
 
 // Gathered rows times per-pair rows (a `from` row no pair names, others named several times).
@@ -244,16 +254,14 @@ TEST_P(SegmentContraction, GatherMultiplyMatchesIndexSelectTimesRows) {
   at::Generator generator = at::detail::createCPUGenerator(29);
   const auto options = at::TensorOptions().dtype(GetParam());
   const int64_t from_rows = 7, to_rows = 5, pairs = 20, width = 6;
-  const at::Tensor from = at::randint(0, from_rows - 1, {pairs}, generator, at::kLong);
-  const at::Tensor to = at::randint(0, to_rows, {pairs}, generator, at::kLong);
-  const model::RowPairs relation = model::make_row_pairs(from, to, from_rows, to_rows);
+  const Relation r = random_relation(generator, from_rows, to_rows, pairs, from_rows - 1, to_rows);
   const at::Tensor a = at::randn({from_rows, width}, generator, options);
   const at::Tensor w = at::randn({pairs, width}, generator, options);
   const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
-  expect_same_derivatives([&](const std::vector<at::Tensor>& x) { return model::gather_multiply(x[0], x[1], relation); },
-                          [&](const std::vector<at::Tensor>& x) { return x[0].index_select(0, from) * x[1]; }, {a, w},
+  expect_same_derivatives([&](const std::vector<at::Tensor>& x) { return model::gather_multiply(x[0], x[1], r.pairs); },
+                          [&](const std::vector<at::Tensor>& x) { return x[0].index_select(0, r.from) * x[1]; }, {a, w},
                           tolerance);
-  EXPECT_THROW(model::gather_multiply(a, w.narrow(1, 0, 2), relation), c10::Error);
+  EXPECT_THROW(model::gather_multiply(a, w.narrow(1, 0, 2), r.pairs), c10::Error);
 }
 
 // Outer products of per-pair rows summed onto the `to` side (a `to` row without pairs included;
@@ -262,19 +270,17 @@ TEST_P(SegmentContraction, ScatterOuterMatchesIndexAddOfProducts) {
   at::Generator generator = at::detail::createCPUGenerator(23);
   const auto options = at::TensorOptions().dtype(GetParam());
   const int64_t from_rows = 8, to_rows = 6, pairs = 25, width = 21, groups = 3;
-  const at::Tensor from = at::randint(0, from_rows, {pairs}, generator, at::kLong);
-  const at::Tensor to = at::randint(0, to_rows - 1, {pairs}, generator, at::kLong);
-  const model::RowPairs relation = model::make_row_pairs(from, to, from_rows, to_rows);
+  const Relation r = random_relation(generator, from_rows, to_rows, pairs, from_rows, to_rows - 1);
   const at::Tensor m = at::randn({pairs, width}, generator, options);
   const at::Tensor d = at::randn({pairs, groups}, generator, options);
   const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
-  expect_same_derivatives([&](const std::vector<at::Tensor>& x) { return model::scatter_outer(x[0], x[1], relation); },
+  expect_same_derivatives([&](const std::vector<at::Tensor>& x) { return model::scatter_outer(x[0], x[1], r.pairs); },
                           [&](const std::vector<at::Tensor>& x) {
                             const at::Tensor outer = (x[1].unsqueeze(2) * x[0].unsqueeze(1)).reshape({pairs, -1});
-                            return at::zeros({to_rows, groups * width}, x[0].options()).index_add(0, to, outer);
+                            return at::zeros({to_rows, groups * width}, x[0].options()).index_add(0, r.to, outer);
                           },
                           {m, d}, tolerance);
-  EXPECT_THROW(model::scatter_outer(m.narrow(0, 0, 3), d, relation), c10::Error);
+  EXPECT_THROW(model::scatter_outer(m.narrow(0, 0, 3), d, r.pairs), c10::Error);
 }
 
 // Gathered (G, C) rows contracted with per-pair weights over G, summed onto the `to` side (a
@@ -284,21 +290,19 @@ TEST_P(SegmentContraction, GatherContractScatterMatchesIndexAddOfContractions) {
   at::Generator generator = at::detail::createCPUGenerator(37);
   const auto options = at::TensorOptions().dtype(GetParam());
   const int64_t from_rows = 8, to_rows = 6, pairs = 25, width = 21, groups = 3;
-  const at::Tensor from = at::randint(0, from_rows - 1, {pairs}, generator, at::kLong);
-  const at::Tensor to = at::randint(0, to_rows - 1, {pairs}, generator, at::kLong);
-  const model::RowPairs relation = model::make_row_pairs(from, to, from_rows, to_rows);
+  const Relation r = random_relation(generator, from_rows, to_rows, pairs, from_rows - 1, to_rows - 1);
   const at::Tensor y = at::randn({from_rows, groups * width}, generator, options);
   const at::Tensor a = at::randn({pairs, groups}, generator, options);
   const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   expect_same_derivatives(
-      [&](const std::vector<at::Tensor>& x) { return model::gather_contract_scatter(x[0], x[1], relation); },
+      [&](const std::vector<at::Tensor>& x) { return model::gather_contract_scatter(x[0], x[1], r.pairs); },
       [&](const std::vector<at::Tensor>& x) {
-        const at::Tensor rows = x[0].index_select(0, from).view({pairs, groups, width});
-        return at::zeros({to_rows, width}, x[0].options()).index_add(0, to, (rows * x[1].unsqueeze(2)).sum(1));
+        const at::Tensor rows = x[0].index_select(0, r.from).view({pairs, groups, width});
+        return at::zeros({to_rows, width}, x[0].options()).index_add(0, r.to, (rows * x[1].unsqueeze(2)).sum(1));
       },
       {y, a}, tolerance);
-  EXPECT_THROW(model::gather_contract_scatter(y, a.narrow(1, 0, 2), relation), c10::Error);
-  EXPECT_THROW(model::gather_contract_scatter(y.narrow(0, 0, 4), a, relation), c10::Error);
+  EXPECT_THROW(model::gather_contract_scatter(y, a.narrow(1, 0, 2), r.pairs), c10::Error);
+  EXPECT_THROW(model::gather_contract_scatter(y.narrow(0, 0, 4), a, r.pairs), c10::Error);
 }
 
 // Dot products of rows gathered from both sides (one table on both sides, as for DimeNet's
@@ -307,17 +311,15 @@ TEST_P(SegmentContraction, GatherDotMatchesIndexSelectedRows) {
   at::Generator generator = at::detail::createCPUGenerator(41);
   const auto options = at::TensorOptions().dtype(GetParam());
   const int64_t rows = 9, pairs = 30, width = 3;
-  const at::Tensor from = at::randint(0, rows - 1, {pairs}, generator, at::kLong);
-  const at::Tensor to = at::randint(0, rows, {pairs}, generator, at::kLong);
-  const model::RowPairs relation = model::make_row_pairs(from, to, rows, rows);
+  const Relation r = random_relation(generator, rows, rows, pairs, rows - 1, rows);
   const at::Tensor u = at::randn({rows, width}, generator, options);
   const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
-  expect_same_derivatives([&](const std::vector<at::Tensor>& x) { return model::gather_dot(x[0], x[0], relation); },
+  expect_same_derivatives([&](const std::vector<at::Tensor>& x) { return model::gather_dot(x[0], x[0], r.pairs); },
                           [&](const std::vector<at::Tensor>& x) {
-                            return (x[0].index_select(0, from) * x[0].index_select(0, to)).sum(1, true);
+                            return (x[0].index_select(0, r.from) * x[0].index_select(0, r.to)).sum(1, true);
                           },
                           {u}, tolerance);
-  EXPECT_THROW(model::gather_dot(u, u.narrow(1, 0, 2), relation), c10::Error);
+  EXPECT_THROW(model::gather_dot(u, u.narrow(1, 0, 2), r.pairs), c10::Error);
 }
 
 TEST_P(SegmentContraction, ScatterEdgeEndsMatchesIndexAdd) {
