@@ -6,8 +6,11 @@
 // A plain program rather than Google Benchmark, so that warm-up and the statistic (median of N
 // timed runs) are explicit. Measurements, each run `--warmup` times untimed and then `--steps`
 // times:
-//   train   : prepare + evaluate(create_graph) + loss (DeePMD-kit's default prefactors) +
-//             backward + Adam step, i.e. one iteration of Trainer::run without logging
+//   train   : model input + evaluate(create_graph) + loss (DeePMD-kit's default prefactors) +
+//             backward + Adam step, i.e. one iteration of Trainer::run without logging; as in
+//             training past the first epoch, each frame's model input is the one kept from its
+//             first use (training.input_cache_mb; built, untimed, before the warm-up), unless
+//             --fresh-inputs builds it every step
 //   prepare : the neighbour list and model input alone (part of `train` and `infer`)
 //   infer   : prepare + evaluate(create_graph=false): energy, forces and virial of one frame
 // Each prints one JSON line (or a markdown row with --format markdown). Peak RSS is the process's
@@ -47,6 +50,7 @@
 #include "train/adam.hpp"
 #include "train/backward.hpp"
 #include "train/energy_loss.hpp"
+#include "train/input_cache.hpp"
 
 namespace {
 
@@ -65,6 +69,7 @@ struct Options {
   std::string model;    // a model section (input.json's "model") to time instead of the seed's se_e2_a
   int64_t op_table = 0;  // when > 0, print that many (operator, input shapes) rows by time to stderr
   int64_t block_edges = model::EnergyModel::kInferenceBlockEdges;
+  bool fresh_inputs = false;  // train: build every step's model input instead of keeping it
 };
 
 [[noreturn]] void usage(int code) {
@@ -79,6 +84,8 @@ struct Options {
                "                                          default: the seed's se_e2_a water model)\n"
                "                     [--op-table N]      (the N (operator, input shapes) pairs that took longest in the\n"
                "                                          timed runs, inclusive of nested operators, on stderr)\n"
+               "                     [--fresh-inputs 1]  (train: build each step's neighbour list and model input\n"
+               "                                          instead of keeping them from the first epoch)\n"
                "                     [--block-edges N]   (inference: edges per block of centres; 0: all at once)\n");
   std::exit(code);
 }
@@ -101,6 +108,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--model") o.model = v;
     else if (a == "--op-table") o.op_table = std::stoll(v);
     else if (a == "--block-edges") o.block_edges = std::stoll(v);
+    else if (a == "--fresh-inputs") o.fresh_inputs = v == "1";
     else usage(2);
   }
   if (o.steps < 1 || o.warmup < 0 || o.threads < 1) usage(2);
@@ -424,9 +432,14 @@ int main(int argc, char** argv) {
   }
   if (o.mode == "all" || o.mode == "train") {
     const double rss = current_rss_mb();
+    // The batches the trainer's prefetcher would hand over, and the inputs kept from the first epoch.
+    std::vector<data::LoadedBatch> batches(static_cast<std::size_t>(nframes));
+    for (int64_t f = 0; f < nframes; ++f) batches[f] = {data::Batch{0, {f}}, data::take_frames(system, {f})};
+    train::InputCache inputs(o.fresh_inputs ? 0 : int64_t{1} << 40);
+    for (const auto& batch : batches) (void)inputs.get(model, 0, batch);
     const Timing t = measure(o, "train", [&](int64_t i) {
       const auto frames = frame(i);
-      const model::Prediction prediction = model.evaluate(model.prepare(system, frames), true);
+      const model::Prediction prediction = model.evaluate(inputs.get(model, 0, batches[frames[0]]), true);
       const train::LossValue value =
           loss(prediction, train::make_labels(system, frames, model.dtype()), system.natoms(), lr);
       train::backward_to_parameters(value.loss, model.parameters());

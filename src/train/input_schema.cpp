@@ -70,6 +70,11 @@ std::vector<Field> training_loop_fields() {
           defaulted("disp_training", boolean("print progress"), true),
           defaulted("time_training", boolean("print timing"), true),
           defaulted("num_threads", non_negative(integer("intra-op threads; 0 keeps the environment's setting")), 0),
+          defaulted("input_cache_mb",
+                    non_negative(number("MiB per rank of frames' neighbour lists and model inputs kept, so that a "
+                                        "frame drawn again in a later epoch reuses them; frames beyond it are built "
+                                        "every time they are drawn; 0 builds every batch afresh")),
+                    1024.0),
           defaulted("parallel",
                     object("several processes (launched by mpirun, srun or torchrun-style variables; see "
                            "docs/distributed.md): each rank trains on its share of every batch, batch_size is per rank",

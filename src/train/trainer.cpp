@@ -52,6 +52,7 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
   numb_steps_ = training.at("numb_steps").get<int64_t>();
   if (training.at("num_threads").get<int64_t>() > 0)
     at::set_num_threads(static_cast<int>(training.at("num_threads").get<int64_t>()));
+  inputs_ = std::make_unique<InputCache>(static_cast<int64_t>(training.at("input_cache_mb").get<double>() * (1 << 20)));
 
   std::optional<TensorFile> checkpoint;
   if (!options_.restart.empty()) checkpoint = load_tensor_file(options_.restart);
@@ -328,7 +329,7 @@ std::vector<std::map<std::string, double>> Trainer::to_rank_0(std::vector<std::m
 
 LossValue Trainer::train_loss(Task& task, double lr, bool create_graph) {
   const data::LoadedBatch batch = task.train->next();
-  model::ModelInput input = model_->prepare(batch.data, batch.rows());
+  model::ModelInput input = inputs_->get(*model_, data_set_id(task, false), batch);
   input.partition = partition_;
   const auto prediction = model_->evaluate(input, task.head, create_graph);
   return (*task.loss)(prediction, make_labels(batch.data, batch.rows(), model_->dtype()), batch.data.natoms(), lr);
@@ -339,7 +340,7 @@ std::map<std::string, double> Trainer::validate(Task& task, double lr) {
   const int64_t nbatch = task.spec.validation_data.at("numb_btch").get<int64_t>();
   for (int64_t b = 0; b < nbatch; ++b) {
     const data::LoadedBatch batch = task.valid->next();
-    model::ModelInput input = model_->prepare(batch.data, batch.rows());
+    model::ModelInput input = inputs_->get(*model_, data_set_id(task, true), batch);
     input.partition = partition_;
     const auto prediction = model_->evaluate(input, task.head, false);
     const auto value =
@@ -546,6 +547,9 @@ void Trainer::run() {
                  static_cast<double>(step_payload) / 1e6 / steps,
                  static_cast<double>(comm_->payload_bytes() - payload_at_start - step_payload) / 1e6 / steps);
   }
+  if (inputs_->hits() + inputs_->misses() > 0)
+    spdlog::info("model inputs: {} frames built, {} reused ({:.1f} MB kept)", inputs_->misses(), inputs_->hits(),
+                 static_cast<double>(inputs_->bytes()) / 1e6);
   if (tasks_.size() > 1 && !all_tasks) log_task_step_counts();
 }
 

@@ -15,6 +15,7 @@
 #include "train/adam.hpp"
 #include "model/communicator.hpp"
 #include "train/energy_loss.hpp"
+#include "train/input_cache.hpp"
 #include "train/input_schema.hpp"
 #include "train/learning_rate.hpp"
 
@@ -54,6 +55,10 @@ class Trainer {
   void build_fine_tuned_model(uint64_t seed);
   void place_tasks();
   static bool has_validation(const Task& task) { return !task.spec.validation_data.is_null(); }
+  // Which data set of the input cache: each task's training and validation sets.
+  int data_set_id(const Task& task, bool validation) const {
+    return 2 * static_cast<int>(&task - tasks_.data()) + (validation ? 1 : 0);
+  }
   LossValue train_loss(Task& task, double lr, bool create_graph);
   std::map<std::string, double> validate(Task& task, double lr);
   std::map<std::string, double> over_group(std::map<std::string, double> metrics) const;
@@ -79,6 +84,7 @@ class Trainer {
   std::unique_ptr<model::EnergyModel> model_;
   std::vector<Task> tasks_;
   std::unique_ptr<Adam> adam_;
+  std::unique_ptr<InputCache> inputs_;  // frames' model inputs kept across epochs
   std::unique_ptr<ExpLearningRate> lr_;
   uint64_t seed_ = 0;
   int64_t start_step_ = 0;
