@@ -69,6 +69,7 @@ struct Options {
   std::string model;    // a model section (input.json's "model") to time instead of the seed's se_e2_a
   int64_t op_table = 0;  // when > 0, print that many (operator, input shapes) rows by time to stderr
   int64_t block_edges = model::EnergyModel::kInferenceBlockEdges;
+  int64_t recompute_edges = model::EnergyModel::kRecomputeLayerEdges;
   bool fresh_inputs = false;  // train: build every step's model input instead of keeping it
 };
 
@@ -86,6 +87,8 @@ struct Options {
                "                                          timed runs, inclusive of nested operators, on stderr)\n"
                "                     [--fresh-inputs 1]  (train: build each step's neighbour list and model input\n"
                "                                          instead of keeping them from the first epoch)\n"
+               "                     [--recompute-edges N] (inference: above N edges, message-passing layers run\n"
+               "                                          again in the force pass instead of keeping activations; 0: never)\n"
                "                     [--block-edges N]   (inference: edges per block of centres; 0: all at once)\n");
   std::exit(code);
 }
@@ -108,6 +111,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--model") o.model = v;
     else if (a == "--op-table") o.op_table = std::stoll(v);
     else if (a == "--block-edges") o.block_edges = std::stoll(v);
+    else if (a == "--recompute-edges") o.recompute_edges = std::stoll(v);
     else if (a == "--fresh-inputs") o.fresh_inputs = v == "1";
     else usage(2);
   }
@@ -395,6 +399,7 @@ int main(int argc, char** argv) {
   model.compute_statistics({system}, {1});
   model.fit_out_bias({system});
   model.set_inference_block_edges(o.block_edges);
+  model.set_recompute_layer_edges(o.recompute_edges);
 
   const double lr = 1e-3;  // DeePMD-kit's default start_lr; a constant rate costs the same
   const train::EnergyLoss loss(loss_config(), lr);

@@ -21,7 +21,8 @@
 #   WAIT_IDLE=300 (seconds to wait for idle CPUs before each run), RUN_TIMEOUT_S=1200 (per run)
 #   MEM_LIMIT_GIB (default 85% of MemAvailable at the start): a run is killed above it and
 #   reported as out of memory; a size whose estimate (previous size x atom ratio) exceeds
-#   1.5 x the limit is not started. NO_BUILD=1: use BUILD_DIR as it is. OUT=bench/results/inference.md
+#   2 x the limit is not started (the estimate is high for models that recompute their
+#   layers above a size: DimeNet). NO_BUILD=1: use BUILD_DIR as it is. OUT=bench/results/inference.md
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -97,7 +98,7 @@ for model in $MODELS; do
       else
         est=$(python3 -c "print($prev_s * $n / $prev_n)")
         mb=$(python3 -c "print($prev_mb * $n / $prev_n)")
-        if python3 -c "import sys; sys.exit(not $mb > 1.5 * 1024 * $MEM_LIMIT_GIB)"; then
+        if python3 -c "import sys; sys.exit(not $mb > 2 * 1024 * $MEM_LIMIT_GIB)"; then
           failed="out of memory at $n atoms"
           row "$model" "$driver" "$n" "{\"error\": \"out of memory\", \"estimated_mb\": $mb, \"limit_gib\": $MEM_LIMIT_GIB}"
           continue
@@ -137,7 +138,7 @@ out = head("Inference throughput: `atomforge md` and LAMMPS, water", "bench/run_
     f"- Steps aim at {e['TARGET_S']} s of timed run, within [{e['MIN_STEPS']}, {e['MAX_STEPS']}]. "
     "Each run in its own process; peak RSS is the process's (ru_maxrss). A run is killed when its "
     f"resident memory passes {e['MEM_LIMIT_GIB']} GiB (out of memory); a size is not started when "
-    "the previous size's peak x the atom ratio exceeds 1.5 x that."])
+    "the previous size's peak x the atom ratio exceeds 2 x that (DimeNet recomputes its layers above 131072 edges, so its estimate from a smaller size is high)."])
 w = out.append
 w("| model | atoms | driver | steps | s/step | atom-steps/s | peak RSS MB | LAMMPS ghosts | other load before / during, CPUs |")
 w("|---|---|---|---|---|---|---|---|---|")

@@ -4,6 +4,7 @@
 #include "model/dense_mm.hpp"
 #include "model/gather_scatter.hpp"
 #include "model/radial_basis.hpp"
+#include "model/recompute.hpp"
 
 namespace atomforge::model {
 
@@ -141,11 +142,33 @@ at::Tensor DimeNet::forward(const ModelInput& input) const {
   triplets.angular = legendre_basis(-gather_dot(unit, unit, triplets.pairs), angular_basis_);  // (nt, L)
 
   const at::Tensor& centre = input.edge_center;
-  const at::Tensor atom = embedding_.forward(input.atype);
-  at::Tensor message = swish(embed_edge_.forward(at::cat(
-      {atom.index_select(0, centre), atom.index_select(0, input.edge_neighbor), swish(embed_rbf_.forward(rbf))}, 1)));
-  at::Tensor descriptor = output(outputs_[0], message, rbf, centre, natoms);
+  const at::Tensor& neighbor = input.edge_neighbor;
+  const auto embed = [this, centre, neighbor, atype = input.atype, natoms](const std::vector<at::Tensor>& in) {
+    const at::Tensor atom = embedding_.forward(atype);
+    at::Tensor message = swish(embed_edge_.forward(
+        at::cat({atom.index_select(0, centre), atom.index_select(0, neighbor), swish(embed_rbf_.forward(in[0]))}, 1)));
+    at::Tensor pooled = output(outputs_[0], message, in[0], centre, natoms);
+    return std::vector<at::Tensor>{message, pooled};
+  };
+  // Large force passes keep one block's activations at a time (graph parallelism keeps all: its
+  // exchanges would run again in the backward).
+  const bool recompute = recompute_layers() && !input.partition;
+  const std::vector<at::Tensor> embedded = recompute ? recompute_in_backward(embed, {rbf}) : embed({rbf});
+  at::Tensor message = embedded[0], descriptor = embedded[1];
   for (std::size_t k = 0; k < interactions_.size(); ++k) {
+    if (recompute) {
+      const auto block = [this, k, triplets, centre, natoms](const std::vector<at::Tensor>& in) {
+        Triplets own = triplets;
+        own.angular = in[2];
+        at::Tensor next = interact(interactions_[k], in[0], in[1], own, whole);
+        at::Tensor pooled = output(outputs_[k + 1], next, in[1], centre, natoms);
+        return std::vector<at::Tensor>{next, pooled};
+      };
+      const std::vector<at::Tensor> out = recompute_in_backward(block, {message, rbf, triplets.angular});
+      message = out[0];
+      descriptor = descriptor + out[1];
+      continue;
+    }
     message = interact(interactions_[k], message, rbf, triplets, part);
     descriptor = descriptor + output(outputs_[k + 1], message, rbf, centre, natoms);
   }

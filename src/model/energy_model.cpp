@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "model/centre_blocks.hpp"
 #include "model/gather_scatter.hpp"
+#include "model/recompute.hpp"
 #include "model/registry.hpp"
 #include "model/scalar_embedding.hpp"
 
@@ -197,6 +198,8 @@ Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& hea
       plan_centre_blocks(input, blockwise ? inference_block_edges_ : int64_t{0});
   at::Tensor atom_energy, g;
   if (blocks.size() == 1) {
+    std::optional<RecomputeScope> recompute;
+    if (!create_graph && recompute_layer_edges_ > 0 && input.edge_vec.size(0) > recompute_layer_edges_) recompute.emplace();
     atom_energy = atom_energies(local, h);
     auto grads = torch::autograd::grad({atom_energy.sum()}, {local.edge_vec}, {}, /*retain_graph=*/create_graph,
                                        /*create_graph=*/create_graph, /*allow_unused=*/true);

@@ -51,6 +51,11 @@ class EnergyModel {
   // block centring at most this many edges (centre_blocks.hpp); 0: the whole input at once.
   static constexpr int64_t kInferenceBlockEdges = 32768;
   void set_inference_block_edges(int64_t edges) { inference_block_edges_ = edges; }
+  // Without create_graph, inputs with more edges than this evaluate message-passing descriptors
+  // that can (DimeNet) one layer's activations at a time, running each layer again in the force
+  // pass (recompute.hpp): a third to a half of the memory for one more forward pass. 0: never.
+  static constexpr int64_t kRecomputeLayerEdges = int64_t{1} << 17;
+  void set_recompute_layer_edges(int64_t edges) { recompute_layer_edges_ = edges; }
   // The model's only head; an error naming the heads when there are several.
   Prediction evaluate(const ModelInput& input, bool create_graph) const;
   const std::string& only_head() const;
@@ -112,6 +117,7 @@ class EnergyModel {
   const Head& head(const std::string& name) const;
   at::Tensor atom_energies(const ModelInput& input, const Head& h) const;
   int64_t inference_block_edges_ = kInferenceBlockEdges;
+  int64_t recompute_layer_edges_ = kRecomputeLayerEdges;
 };
 
 at::ScalarType precision_dtype(const std::string& precision);
