@@ -91,14 +91,14 @@ std::pair<at::Tensor, at::Tensor> reference_layers(const std::vector<Layer>& lay
 // worker's scratch for one block at a time: the training backward forms it again from Y, in the
 // cache, which costs less than storing it and reading it back (it is as large as Y). Y is
 // scratch too, or, when whole, every block's at row 2 r0, kept for the training backward.
-// With derive_last, the last layer's Y is not kept but formed again from the net's values and
+// With derive_last, the last layer's Y is not kept: the backward reads the net's values and
 // slopes (kept by the caller anyway) less its input's residual: a = value - residual(h) and,
-// instead of u, (1 - a^2) u = slope - residual(t), all the backward needs of u. That saves
-// writing and keeping a (2n, out) array per evaluation; a layer with a timestep keeps its Y.
+// instead of u, (1 - a^2) u = slope - residual(t), all it needs of u. That saves writing and
+// keeping a (2n, out) array per evaluation; a layer with a timestep keeps its Y.
 struct Activations {
   std::vector<at::Tensor> x, y;  // per layer (y: without the last layer's in a kept set)
   bool whole = false;            // y
-  bool derive_last = false;      // y.back() is a block's scratch, formed from values and slopes
+  bool derive_last = false;      // y.back() is the forward's scratch; the backward reads values and slopes
   at::Tensor values, slopes;     // the net's outputs, with derive_last
   bool y_is_scratch(std::size_t l) const { return !whole || (derive_last && l + 1 == y.size()); }
   template <typename T>
@@ -134,23 +134,6 @@ Activations with_own_inputs(const std::vector<Layer>& layers, const at::TensorOp
 // Kept activations of the last layer may be derived when it has no timestep (a would be value
 // over idt).
 bool last_derivable(const std::vector<Layer>& layers) { return !layers.back().idt; }
-
-// The last layer's Y of a block in the form derive_last describes, into y (2c, out), from the
-// block's values and slopes (c rows each) and its input X (2c, in).
-template <typename T>
-ATOMFORGE_VECTOR_CLONES void derive_last_rows(const Layer& layer, int64_t c, const T* values, const T* slopes,
-                                              const T* xin, T* y) {
-  const int64_t in = layer.in, out = layer.out;
-  for (int64_t i = 0; i < 2 * c; ++i) {
-    const T* src = i < c ? values + i * out : slopes + (i - c) * out;
-    T* row = y + i * out;
-    for (int64_t j = 0; j < out; ++j) row[j] = src[j];
-    if (layer.residual == Residual::kNone) continue;
-    const T* xr = xin + i * in;
-    for (int64_t half = 0; half < out / in; ++half)
-      for (int64_t j = 0; j < in; ++j) row[half * in + j] -= xr[j];
-  }
-}
 
 thread_local bool forces_only = false;
 
@@ -287,8 +270,7 @@ struct Accumulators {
 // Given gh and gt (c rows each), the gradients of a layer's output value and slope, writes gz =
 // dL/dz and gu = dL/du into gzu (same layout) and sums the bias and idt gradients. No two
 // buffers overlap: declared so, the loop vectorises (GCC gives up on versioning nine pointers).
-// With kSlopeForm, y's second half holds (1 - a^2) u instead of u (derive_last; no timestep).
-template <typename T, bool kSlopeForm>
+template <typename T>
 ATOMFORGE_VECTOR_CLONES void layer_gradients(int64_t c, const Layer& layer, const T* __restrict y,
                                              const T* __restrict idt, const T* __restrict gh_rows,
                                              const T* __restrict gt_rows, T* __restrict gzu, T* __restrict gbias,
@@ -304,12 +286,6 @@ ATOMFORGE_VECTOR_CLONES void layer_gradients(int64_t c, const Layer& layer, cons
     for (int64_t j = 0; j < out; ++j) {
       const T d = T(1) - a[j] * a[j];
       T ga = gh[j], gta = gt[j];
-      if constexpr (kSlopeForm) {
-        gu[j] = gta * d;
-        gz[j] = ga * d - T(2) * a[j] * u[j] * gta;
-        gbias[j] += gz[j];
-        continue;
-      }
       if (idt != nullptr) {
         gidt[j] += ga * a[j] + gta * d * u[j];
         ga *= idt[j];
@@ -318,6 +294,41 @@ ATOMFORGE_VECTOR_CLONES void layer_gradients(int64_t c, const Layer& layer, cons
       gu[j] = gta * d;
       gz[j] = (ga - T(2) * a[j] * u[j] * gta) * d;
       gbias[j] += gz[j];
+    }
+  }
+}
+
+// layer_gradients for a last layer without timestep (derive_last), straight from the block's
+// rows of the net's values and slopes and its input X (2c, in): a = value - residual(h) and
+// (1 - a^2) u = slope - residual(t), all it needs of u (d(1 - a^2) u / dz = -2 a (1 - a^2) u).
+template <typename T>
+ATOMFORGE_VECTOR_CLONES void last_layer_gradients(int64_t c, const Layer& layer, const T* __restrict values,
+                                                  const T* __restrict slopes, const T* __restrict xin,
+                                                  const T* __restrict gh_rows, const T* __restrict gt_rows,
+                                                  T* __restrict gzu, T* __restrict gbias) {
+  const int64_t in = layer.in, out = layer.out;
+  // The residual repeats the input across the output (kSame once, kDouble twice).
+  const bool residual = layer.residual != Residual::kNone;
+  const int64_t width = residual ? in : out;
+  for (int64_t i = 0; i < c; ++i) {
+    const T* xh = xin + i * in;
+    const T* xt = xin + (c + i) * in;
+    for (int64_t base = 0; base < out; base += width) {
+      const T* v = values + i * out + base;
+      const T* s = slopes + i * out + base;
+      const T* gh = gh_rows + i * out + base;
+      const T* gt = gt_rows + i * out + base;
+      T* gz = gzu + i * out + base;
+      T* gu = gzu + (c + i) * out + base;
+      T* gb = gbias + base;
+      for (int64_t j = 0; j < width; ++j) {
+        const T a = residual ? v[j] - xh[j] : v[j];
+        const T du = residual ? s[j] - xt[j] : s[j];
+        const T d = T(1) - a * a;
+        gu[j] = gt[j] * d;
+        gz[j] = gh[j] * d - T(2) * a * du * gt[j];
+        gb[j] += gz[j];
+      }
     }
   }
 }
@@ -360,15 +371,17 @@ void backward_block(const std::vector<Layer>& layers, const std::vector<LayerPar
   int next = 0;
   for (int64_t l = static_cast<int64_t>(layers.size()) - 1; l >= 0; --l) {
     const Layer& layer = layers[l];
-    const T* y = saved.y_rows<T>(static_cast<std::size_t>(l), r0, layer.out);
     const T* xin = saved.x[l].data_ptr<T>();
     T* gzu = scratch.gzu.data();
-    const T* idt = layer.idt ? p[l].idt.data_ptr<T>() : nullptr;
-    T* gidt = layer.idt ? acc.idt[l].data_ptr<T>() : nullptr;
-    if (saved.derive_last && l + 1 == static_cast<int64_t>(layers.size()))
-      layer_gradients<T, true>(c, layer, y, idt, gh, gt, gzu, acc.bias[l].data_ptr<T>(), gidt);
-    else
-      layer_gradients<T, false>(c, layer, y, idt, gh, gt, gzu, acc.bias[l].data_ptr<T>(), gidt);
+    if (saved.derive_last && l + 1 == static_cast<int64_t>(layers.size())) {
+      last_layer_gradients<T>(c, layer, saved.values.data_ptr<T>() + r0 * layer.out,
+                              saved.slopes.data_ptr<T>() + r0 * layer.out, xin, gh, gt, gzu,
+                              acc.bias[l].data_ptr<T>());
+    } else {
+      layer_gradients<T>(c, layer, saved.y_rows<T>(static_cast<std::size_t>(l), r0, layer.out),
+                         layer.idt ? p[l].idt.data_ptr<T>() : nullptr, gh, gt, gzu, acc.bias[l].data_ptr<T>(),
+                         layer.idt ? acc.idt[l].data_ptr<T>() : nullptr);
+    }
     if (want_params)  // W (in, out) += X^T (in, 2c) GZU (2c, out)
       block_gemm<T>(true, false, layer.in, layer.out, 2 * c, xin, layer.in, gzu, layer.out, 1,
                     acc.matrix[l].data_ptr<T>(), layer.out);
@@ -432,12 +445,6 @@ NetGradients backward_through_net(const std::vector<Layer>& layers, const std::v
     for (int64_t blk = first; blk < end; ++blk) {
       const int64_t r0 = blk * kBlock, c = std::min(kBlock, n - r0);
       recompute_inputs<T>(layers, p, own, x, r0, c);
-      if (own.derive_last) {
-        const int64_t width = layers.back().out;
-        derive_last_rows<T>(layers.back(), c, own.values.data_ptr<T>() + r0 * width,
-                            own.slopes.data_ptr<T>() + r0 * width, own.x.back().data_ptr<T>(),
-                            own.y.back().data_ptr<T>());
-      }
       const auto [gh, gt] = source(r0, c, scratch);
       backward_block<T>(layers, p, own, transposed, gh, gt, want_x ? &out.x : nullptr, want_params,
                         acc[static_cast<std::size_t>(slot)], scratch, r0, c);
