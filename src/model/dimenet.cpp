@@ -152,7 +152,7 @@ at::Tensor DimeNet::forward(const ModelInput& input) const {
   };
   // Large force passes keep one block's activations at a time (graph parallelism keeps all: its
   // exchanges would run again in the backward).
-  const bool recompute = recompute_layers() && !input.partition;
+  const bool recompute = RecomputeScope::raised() && !input.partition;
   const std::vector<at::Tensor> embedded = recompute ? recompute_in_backward(embed, {rbf}) : embed({rbf});
   at::Tensor message = embedded[0], descriptor = embedded[1];
   for (std::size_t k = 0; k < interactions_.size(); ++k) {

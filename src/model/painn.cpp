@@ -12,7 +12,6 @@ namespace atomforge::model {
 
 namespace {
 
-thread_local bool indexed_messages_only = false;
 
 // Per-atom sums of one layer's messages: scalar (natoms, F) and vector (natoms, 3, F).
 struct Messages {
@@ -46,11 +45,6 @@ Messages fused_messages(const at::Tensor& phi, const std::vector<at::Tensor>& w,
 }
 
 }  // namespace
-
-PaiNNIndexedMessagesScope::PaiNNIndexedMessagesScope() : previous_(indexed_messages_only) {
-  indexed_messages_only = true;
-}
-PaiNNIndexedMessagesScope::~PaiNNIndexedMessagesScope() { indexed_messages_only = previous_; }
 
 config::Node painn_schema() {
   using namespace config;
@@ -125,7 +119,7 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
 
   // On the CPU the edge sums are gather-multiply-scatter loops (model/gather_scatter); elsewhere,
   // and under a PaiNNIndexedMessagesScope, libtorch's index_select and index_add.
-  const bool fused = rij.device().is_cpu() && !indexed_messages_only;
+  const bool fused = rij.device().is_cpu() && !PaiNNIndexedMessagesScope::raised();
   const RowPairs pairs = fused ? make_row_pairs(neighbour, centre, natoms, natoms) : RowPairs{};
   // (ne, 3, F), materialised: libtorch 1.13's CPU kernels are ~10x slower when a product
   // broadcasts along the innermost dimension, in the forward and every backward pass.

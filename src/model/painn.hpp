@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/config_schema.hpp"
+#include "core/thread_flag.hpp"
 #include "model/descriptor.hpp"
 #include "model/element_embedding.hpp"
 #include "model/linear.hpp"
@@ -27,16 +28,7 @@ std::unique_ptr<Descriptor> make_painn(const nlohmann::ordered_json& config, con
 // While alive, this thread's PaiNN evaluations sum the messages with libtorch's index operators,
 // as on devices other than the CPU, instead of the fused loops: the reference the tests compare
 // the fused path against.
-class PaiNNIndexedMessagesScope {
- public:
-  PaiNNIndexedMessagesScope();
-  ~PaiNNIndexedMessagesScope();
-  PaiNNIndexedMessagesScope(const PaiNNIndexedMessagesScope&) = delete;
-  PaiNNIndexedMessagesScope& operator=(const PaiNNIndexedMessagesScope&) = delete;
-
- private:
-  bool previous_;
-};
+using PaiNNIndexedMessagesScope = ThreadFlagScope<struct PaiNNIndexedMessagesTag>;
 
 class PaiNN : public Descriptor {
  public:

@@ -13,8 +13,6 @@ namespace atomforge::model {
 
 namespace {
 
-thread_local bool recompute_active = false;
-
 // The backward of recompute_in_backward: runs the layer again from its inputs, with grad mode
 // on, and differentiates it for the gradients that arrived.
 struct RecomputeBackward : torch::autograd::Node {
@@ -79,8 +77,5 @@ std::vector<at::Tensor> recompute_in_backward(const LayerFunction& fn, const std
   return outputs;
 }
 
-RecomputeScope::RecomputeScope() : previous_(recompute_active) { recompute_active = true; }
-RecomputeScope::~RecomputeScope() { recompute_active = previous_; }
-bool recompute_layers() { return recompute_active; }
 
 }  // namespace atomforge::model

@@ -8,6 +8,8 @@
 
 #include <ATen/ATen.h>
 
+#include "core/thread_flag.hpp"
+
 namespace atomforge::model {
 
 using LayerFunction = std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>&)>;
@@ -20,16 +22,6 @@ std::vector<at::Tensor> recompute_in_backward(const LayerFunction& fn, const std
 
 // While one lives on this thread, descriptors that can (DimeNet) run their layers through
 // recompute_in_backward. EnergyModel::evaluate opens one for force passes over large graphs.
-class RecomputeScope {
- public:
-  RecomputeScope();
-  ~RecomputeScope();
-  RecomputeScope(const RecomputeScope&) = delete;
-  RecomputeScope& operator=(const RecomputeScope&) = delete;
-
- private:
-  bool previous_;
-};
-bool recompute_layers();
+using RecomputeScope = ThreadFlagScope<struct RecomputeTag>;
 
 }  // namespace atomforge::model

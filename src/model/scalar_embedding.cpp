@@ -135,8 +135,6 @@ Activations with_own_inputs(const std::vector<Layer>& layers, const at::TensorOp
 // over idt).
 bool last_derivable(const std::vector<Layer>& layers) { return !layers.back().idt; }
 
-thread_local bool forces_only = false;
-
 template <typename T, Residual R>
 ATOMFORGE_VECTOR_CLONES void activate_rows(int64_t c, const Layer& layer, const T* bias_applied_y, const T* idt, const T* xin, T* out_h,
                    T* out_t) {
@@ -528,7 +526,7 @@ struct ScalarEmbeddingFn : torch::autograd::Function<ScalarEmbeddingFn> {
     const auto layers = layout_of(widths, idt);
     const auto p = split_params(layers, contiguous_all(params));
     at::Tensor g = at::empty({x.size(0), widths.back()}, x.options()), slope = at::empty_like(g);
-    const Activations saved = run_forward(layers, p, x, g, slope, !forces_only);
+    const Activations saved = run_forward(layers, p, x, g, slope, !ForcesOnlyScope::raised());
     std::vector<at::Tensor> to_save = {x};
     to_save.insert(to_save.end(), params.begin(), params.end());
     // The slope output: the force pass's product with it stays on the graph (training on forces).
@@ -630,8 +628,6 @@ std::vector<at::Tensor> saved_kept(AutogradContext* ctx) {
   return kept;
 }
 
-ForcesOnlyScope::ForcesOnlyScope() : previous_(forces_only) { forces_only = true; }
-ForcesOnlyScope::~ForcesOnlyScope() { forces_only = previous_; }
 
 bool scalar_embedding_fusable(const Mlp& net, const at::Tensor& x) {
   if (net.activation_name() != "tanh" || x.dim() != 2 || x.size(1) != 1 || !x.device().is_cpu()) return false;
@@ -664,7 +660,7 @@ EmbeddingRun run_scalar_embedding(const NetParams& net, const at::Tensor& x, con
   run.values = at::empty({x.size(0), net.widths.back()}, x.options());
   run.slopes = at::empty_like(run.values);
   run.kept = run_forward_parts<T>(layers, split_params(layers, contiguous_all(net.params)), x, run.values, run.slopes,
-                                  !forces_only, /*derive_last=*/true, scalar_embedding_parts(x), &consume)
+                                  !ForcesOnlyScope::raised(), /*derive_last=*/true, scalar_embedding_parts(x), &consume)
                  .y;
   return run;
 }

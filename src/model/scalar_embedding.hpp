@@ -13,6 +13,7 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "core/thread_flag.hpp"
 #include "model/mlp.hpp"
 
 namespace atomforge::model {
@@ -28,16 +29,7 @@ at::Tensor scalar_embedding(const Mlp& net, const at::Tensor& x);
 // While one lives on this thread, fused nets evaluated here keep no activations for parameter
 // gradients: forces need only the slope (inference, molecular dynamics). A parameter gradient
 // asked for later is still exact: the net runs again.
-class ForcesOnlyScope {
- public:
-  ForcesOnlyScope();
-  ~ForcesOnlyScope();
-  ForcesOnlyScope(const ForcesOnlyScope&) = delete;
-  ForcesOnlyScope& operator=(const ForcesOnlyScope&) = delete;
-
- private:
-  bool previous_;
-};
+using ForcesOnlyScope = ThreadFlagScope<struct ForcesOnlyTag>;
 
 // Value and slope written with libtorch operators (tanh nets): the higher-derivative path and the
 // reference the fused path is tested against.
