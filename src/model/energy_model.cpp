@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <string>
 
 #include <torch/csrc/autograd/autograd.h>
 
@@ -49,6 +51,21 @@ nlohmann::ordered_json EnergyModel::single_task_config(const nlohmann::ordered_j
   config["fitting_nets"] = {{kDefaultHead, section.at("fitting_net")}};
   config["heads"] = {{kDefaultHead, {{"fitting", kDefaultHead}, {"case", 0}}}};
   return config;
+}
+
+int64_t EnergyModel::default_recompute_layer_edges() {
+  const char* set = std::getenv("ATOMFORGE_RECOMPUTE_EDGES");
+  if (set == nullptr) return kRecomputeLayerEdges;
+  const std::string text(set);
+  std::size_t used = 0;
+  long long edges = -1;
+  try {
+    edges = std::stoll(text, &used);
+  } catch (const std::exception&) {
+  }
+  if (edges < 0 || used != text.size())
+    fail("environment variable ATOMFORGE_RECOMPUTE_EDGES='{}': expected a number of edges (0: never recompute)", text);
+  return edges;
 }
 
 EnergyModel::EnergyModel(nlohmann::ordered_json config, uint64_t default_seed) : config_(std::move(config)) {

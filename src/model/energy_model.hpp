@@ -54,8 +54,12 @@ class EnergyModel {
   // Without create_graph, inputs with more edges than this evaluate message-passing descriptors
   // that can (DimeNet) one layer's activations at a time, running each layer again in the force
   // pass (recompute.hpp): a third to a half of the memory for one more forward pass. 0: never.
+  // The environment variable ATOMFORGE_RECOMPUTE_EDGES, when set, replaces the default (for the
+  // drivers that do not call the setter: md, test, LAMMPS, the C API).
   static constexpr int64_t kRecomputeLayerEdges = int64_t{1} << 17;
+  static int64_t default_recompute_layer_edges();
   void set_recompute_layer_edges(int64_t edges) { recompute_layer_edges_ = edges; }
+  int64_t recompute_layer_edges() const { return recompute_layer_edges_; }
   // The model's only head; an error naming the heads when there are several.
   Prediction evaluate(const ModelInput& input, bool create_graph) const;
   const std::string& only_head() const;
@@ -117,7 +121,7 @@ class EnergyModel {
   const Head& head(const std::string& name) const;
   at::Tensor atom_energies(const ModelInput& input, const Head& h) const;
   int64_t inference_block_edges_ = kInferenceBlockEdges;
-  int64_t recompute_layer_edges_ = kRecomputeLayerEdges;
+  int64_t recompute_layer_edges_ = default_recompute_layer_edges();
 };
 
 at::ScalarType precision_dtype(const std::string& precision);

@@ -1,8 +1,11 @@
 // Layers recomputed in the backward against the same layers kept whole: equal gradients to the
 // inputs, the layer run once more, and DimeNet's energies, forces and virials unchanged.
+#include <cstdlib>
+
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include "../data/test_util.hpp"
 #include "model/recompute.hpp"
 #include "model_test_util.hpp"
 
@@ -78,6 +81,22 @@ TEST(Recompute, DimeNetForcesEqualThoseOfTheKeptLayers) {
     EXPECT_GT(scale, 0.0) << name;
     EXPECT_LE((a - b).abs().max().item<double>(), 1e-12 * scale) << name;
   }
+}
+
+// ATOMFORGE_RECOMPUTE_EDGES sets the threshold of the models built while it is set; anything
+// but a non-negative number is an error naming the variable.
+TEST(Recompute, ThresholdFromTheEnvironment) {
+  EXPECT_EQ(model_with({"O", "H"}, small_dimenet(3.0))->recompute_layer_edges(),
+            model::EnergyModel::kRecomputeLayerEdges);
+  for (const auto& [value, edges] : {std::pair{"0", int64_t{0}}, std::pair{"5000", int64_t{5000}}}) {
+    setenv("ATOMFORGE_RECOMPUTE_EDGES", value, 1);
+    EXPECT_EQ(model_with({"O", "H"}, small_dimenet(3.0))->recompute_layer_edges(), edges) << value;
+  }
+  for (const char* bad : {"-1", "lots", "12k", ""}) {
+    setenv("ATOMFORGE_RECOMPUTE_EDGES", bad, 1);
+    test::expect_error([] { (void)model_with({"O", "H"}, small_dimenet(3.0)); }, {"ATOMFORGE_RECOMPUTE_EDGES"});
+  }
+  unsetenv("ATOMFORGE_RECOMPUTE_EDGES");
 }
 
 }  // namespace
