@@ -249,8 +249,7 @@ Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& hea
     if (input.nowned >= 0) out.atom_energy = out.atom_energy.narrow(1, 0, input.nowned);
   }
   if (!create_graph) {  // inference: per-atom virials too (training never needs them)
-    const at::Tensor half = 0.5 * edge_virials(g, local.edge_vec).detach();
-    out.atom_virial = scatter_edge_ends(half, local.edge_center, local.edge_neighbor, rows, 1);
+    out.atom_virial = scatter_edge_virials(g.detach(), local.edge_vec.detach(), local.edge_center, local.edge_neighbor, rows);
     if (input.nloc > 0) out.atom_virial = out.atom_virial.view({input.nframes, input.nall(), 9});
     for (at::Tensor* t : {&out.energy, &out.force, &out.virial, &out.atom_energy}) *t = t->detach();
   }

@@ -650,4 +650,36 @@ at::Tensor scatter_edge_ends(const at::Tensor& v, const at::Tensor& centre, cons
   return ScatterEnds::apply(v, EdgeEnds{centre.to(at::kLong).contiguous(), neighbour.to(at::kLong).contiguous(), rows, sign});
 }
 
+at::Tensor scatter_edge_virials(const at::Tensor& g, const at::Tensor& r, const at::Tensor& centre,
+                                const at::Tensor& neighbour, int64_t rows) {
+  TORCH_CHECK(g.dim() == 2 && g.size(1) == 3 && r.sizes() == g.sizes() && centre.size(0) == g.size(0) &&
+                  neighbour.size(0) == g.size(0),
+              "scatter_edge_virials: one 3-vector of g and of r, one centre and one neighbour per edge");
+  if (!g.device().is_cpu()) {
+    const at::Tensor half = -0.5 * (g.unsqueeze(2) * r.unsqueeze(1)).reshape({-1, 9});
+    return at::zeros({rows, 9}, g.options()).index_add(0, centre, half).index_add(0, neighbour, half);
+  }
+  const at::Tensor gc = g.contiguous(), rc = r.to(g.scalar_type()).contiguous();
+  const at::Tensor ci = centre.to(at::kLong).contiguous(), ni = neighbour.to(at::kLong).contiguous();
+  at::Tensor out = at::zeros({rows, 9}, gc.options());
+  const int64_t* c = ci.data_ptr<int64_t>();
+  const int64_t* n = ni.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(gc.scalar_type(), "scatter_edge_virials", [&] {
+    const scalar_t* gp = gc.data_ptr<scalar_t>();
+    const scalar_t* rp = rc.data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    for (int64_t e = 0; e < gc.size(0); ++e) {
+      TORCH_CHECK(c[e] >= 0 && c[e] < rows && n[e] >= 0 && n[e] < rows, "scatter_edge_virials: edge ", e,
+                  " has an end outside the ", rows, " rows");
+      for (int a = 0; a < 3; ++a)
+        for (int b = 0; b < 3; ++b) {
+          const scalar_t half = scalar_t(-0.5) * (gp[3 * e + a] * rp[3 * e + b]);
+          o[9 * c[e] + 3 * a + b] += half;
+          o[9 * n[e] + 3 * a + b] += half;
+        }
+    }
+  });
+  return out;
+}
+
 }  // namespace atomforge::model

@@ -60,4 +60,10 @@ at::Tensor gather_dot(const at::Tensor& x, const at::Tensor& y, const RowPairs& 
 at::Tensor scatter_edge_ends(const at::Tensor& v, const at::Tensor& centre, const at::Tensor& neighbour, int64_t rows,
                              int64_t sign);
 
+// Per-atom virials (rows, 9): half of each edge's -g r^T (g = dE/dr, both (E, 3)) onto each of its
+// two ends, row-major 3 x 3. Inference only (not differentiable); on the CPU one pass over the
+// edges without the (E, 9) products.
+at::Tensor scatter_edge_virials(const at::Tensor& g, const at::Tensor& r, const at::Tensor& centre,
+                                const at::Tensor& neighbour, int64_t rows);
+
 }  // namespace atomforge::model

@@ -340,6 +340,27 @@ TEST_P(SegmentContraction, ScatterEdgeEndsMatchesIndexAdd) {
   EXPECT_THROW(scatter_edge_ends(v, centre, neighbour, 5, -1), c10::Error);
 }
 
+TEST_P(SegmentContraction, ScatterEdgeVirialsMatchesHalfOuterProductsOnBothEnds) {
+  at::Generator generator = at::detail::createCPUGenerator(9);
+  const auto options = at::TensorOptions().dtype(GetParam());
+  const int64_t rows = 11, edges = 40;  // rows 9, 10 have no edge
+  const at::Tensor centre = at::randint(0, 9, {edges}, generator, at::kLong);
+  const at::Tensor neighbour = at::randint(0, 9, {edges}, generator, at::kLong);
+  const at::Tensor g = at::randn({edges, 3}, generator, options), r = at::randn({edges, 3}, generator, options);
+  at::Tensor expected = at::zeros({rows, 3, 3}, options);
+  for (int64_t e = 0; e < edges; ++e) {
+    const at::Tensor half = -0.5 * at::outer(g[e], r[e]);
+    expected[centre[e].item<int64_t>()] += half;
+    expected[neighbour[e].item<int64_t>()] += half;
+  }
+  const at::Tensor got = scatter_edge_virials(g, r, centre, neighbour, rows);
+  ASSERT_EQ(got.sizes(), (std::vector<int64_t>{rows, 9}));
+  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
+  EXPECT_LE((got - expected.reshape({rows, 9})).abs().max().item<double>(), tolerance);
+  EXPECT_EQ(got.narrow(0, 9, 2).abs().max().item<double>(), 0.0);
+  EXPECT_THROW(scatter_edge_virials(g, r, centre, neighbour, 5), c10::Error);
+}
+
 // Distances across the whole switch (rcut_smth 2, rcut 6), beyond the cut-off (rows of zeros)
 // and below the switch; one edge picked twice; statistics rows in any order.
 TEST_P(SegmentContraction, NormalisedEnvironmentMatchesTheFormula) {
