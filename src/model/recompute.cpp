@@ -17,7 +17,7 @@ namespace {
 // on, and differentiates it for the gradients that arrived.
 struct RecomputeBackward : torch::autograd::Node {
   LayerFunction fn;
-  std::vector<at::Tensor> inputs;  // detached; undefined once released
+  std::vector<at::Tensor> inputs;  // detached; emptied once released
   std::vector<bool> wanted;        // which inputs required grad
 
   std::string name() const override { return "RecomputeBackward"; }
@@ -60,7 +60,7 @@ std::vector<at::Tensor> recompute_in_backward(const LayerFunction& fn, const std
   auto node = std::shared_ptr<RecomputeBackward>(new RecomputeBackward(), torch::autograd::deleteNode);
   node->fn = fn;
   for (const auto& x : inputs) {
-    node->inputs.push_back(x.detach());
+    node->inputs.push_back(x.defined() ? x.detach() : x);
     node->wanted.push_back(x.defined() && x.requires_grad());
   }
   node->set_next_edges(torch::autograd::collect_next_edges(inputs));
@@ -76,6 +76,5 @@ std::vector<at::Tensor> recompute_in_backward(const LayerFunction& fn, const std
   }
   return outputs;
 }
-
 
 }  // namespace atomforge::model

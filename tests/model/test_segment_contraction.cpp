@@ -322,13 +322,22 @@ TEST_P(SegmentContraction, GatherDotMatchesIndexSelectedRows) {
   EXPECT_THROW(model::gather_dot(u, u.narrow(1, 0, 2), r.pairs), c10::Error);
 }
 
+// 40 edges between rows 0 .. 8 of 11 (rows 9 and 10 have no edge).
+struct RandomEdges {
+  static constexpr int64_t rows = 11, edges = 40;
+  at::Tensor centre, neighbour;
+  explicit RandomEdges(at::Generator& generator)
+      : centre(at::randint(0, 9, {edges}, generator, at::kLong)),
+        neighbour(at::randint(0, 9, {edges}, generator, at::kLong)) {}
+};
+
 TEST_P(SegmentContraction, ScatterEdgeEndsMatchesIndexAdd) {
   at::Generator generator = at::detail::createCPUGenerator(8);
   const auto options = at::TensorOptions().dtype(GetParam());
-  const int64_t rows = 11, edges = 40;  // rows 9, 10 have no edge
-  const at::Tensor centre = at::randint(0, 9, {edges}, generator, at::kLong);
-  const at::Tensor neighbour = at::randint(0, 9, {edges}, generator, at::kLong);
-  const at::Tensor v = at::randn({edges, 3}, generator, options);
+  const RandomEdges ends(generator);
+  const int64_t rows = RandomEdges::rows;
+  const at::Tensor &centre = ends.centre, &neighbour = ends.neighbour;
+  const at::Tensor v = at::randn({RandomEdges::edges, 3}, generator, options);
   const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   for (int64_t sign : {-1, 1})
     expect_same_derivatives(
@@ -343,9 +352,9 @@ TEST_P(SegmentContraction, ScatterEdgeEndsMatchesIndexAdd) {
 TEST_P(SegmentContraction, ScatterEdgeVirialsMatchesHalfOuterProductsOnBothEnds) {
   at::Generator generator = at::detail::createCPUGenerator(9);
   const auto options = at::TensorOptions().dtype(GetParam());
-  const int64_t rows = 11, edges = 40;  // rows 9, 10 have no edge
-  const at::Tensor centre = at::randint(0, 9, {edges}, generator, at::kLong);
-  const at::Tensor neighbour = at::randint(0, 9, {edges}, generator, at::kLong);
+  const RandomEdges ends(generator);
+  const int64_t rows = RandomEdges::rows, edges = RandomEdges::edges;
+  const at::Tensor &centre = ends.centre, &neighbour = ends.neighbour;
   const at::Tensor g = at::randn({edges, 3}, generator, options), r = at::randn({edges, 3}, generator, options);
   at::Tensor expected = at::zeros({rows, 3, 3}, options);
   for (int64_t e = 0; e < edges; ++e) {
