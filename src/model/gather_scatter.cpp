@@ -227,16 +227,17 @@ at::Tensor pair_scatter_kernel(const at::Tensor& x_in, const at::Tensor& w_in, c
   return out;
 }
 
-struct GatherMultiply : torch::autograd::Function<GatherMultiply> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& w, const RowPairs& p,
-                            int64_t side);
-  static variable_list backward(AutogradContext* ctx, variable_list grad);
-};
-struct PairScatter : torch::autograd::Function<PairScatter> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const RowPairs& p,
-                            int64_t side);
-  static variable_list backward(AutogradContext* ctx, variable_list grad);
-};
+// An autograd function of two operands related by the pairs, one side of which is the output's
+// (each definition names its operands); its backward is in terms of its family's functions.
+#define ATOMFORGE_PAIR_FUNCTION(Name)                                                                 \
+  struct Name : torch::autograd::Function<Name> {                                                    \
+    static at::Tensor forward(AutogradContext* ctx, const at::Tensor& first, const at::Tensor& second, \
+                              const RowPairs& p, int64_t side);                                      \
+    static variable_list backward(AutogradContext* ctx, variable_list grad);                         \
+  }
+
+ATOMFORGE_PAIR_FUNCTION(GatherMultiply);
+ATOMFORGE_PAIR_FUNCTION(PairScatter);
 
 at::Tensor GatherMultiply::forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& w, const RowPairs& p,
                                    int64_t side) {
@@ -464,23 +465,12 @@ variable_list ContractFeatures::backward(AutogradContext* ctx, variable_list gra
 // The same products with the per-pair operand's rows gathered from the other side of the pairs:
 // a gathered (G, C) row contracted with a per-pair (G) row and summed onto the rows of `side`,
 // and its two derivatives, each other's (and their own) to any order.
-struct ContractScatter : torch::autograd::Function<ContractScatter> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& a, const RowPairs& p,
-                            int64_t side);
-  static variable_list backward(AutogradContext* ctx, variable_list grad);
-};
+ATOMFORGE_PAIR_FUNCTION(ContractScatter);
 // out[index(side)[t]][g][c] += a[t][g] m[index(1 - side)[t]][c].
-struct GatherOuterScatter : torch::autograd::Function<GatherOuterScatter> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& m, const at::Tensor& a, const RowPairs& p,
-                            int64_t side);
-  static variable_list backward(AutogradContext* ctx, variable_list grad);
-};
+ATOMFORGE_PAIR_FUNCTION(GatherOuterScatter);
 // out[t][g] = sum_c Y[index(1 - side)[t]][g][c] m[index(side)[t]][c].
-struct GatheredContract : torch::autograd::Function<GatheredContract> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& m, const RowPairs& p,
-                            int64_t side);
-  static variable_list backward(AutogradContext* ctx, variable_list grad);
-};
+ATOMFORGE_PAIR_FUNCTION(GatheredContract);
+#undef ATOMFORGE_PAIR_FUNCTION
 
 at::Tensor ContractScatter::forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& a, const RowPairs& p,
                                     int64_t side) {

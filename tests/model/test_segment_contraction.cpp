@@ -79,16 +79,19 @@ Relation random_relation(at::Generator& generator, int64_t from_rows, int64_t to
   return r;
 }
 
-class SegmentContraction : public ::testing::TestWithParam<at::ScalarType> {};
+class SegmentContraction : public ::testing::TestWithParam<at::ScalarType> {
+ protected:
+  // The parameter's dtype, and how closely it agrees with a reference computed in it.
+  const at::TensorOptions options = at::TensorOptions().dtype(GetParam());
+  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
+};
 
 TEST_P(SegmentContraction, MatchesIndexAddOfOuterProducts) {
   at::Generator generator = at::detail::createCPUGenerator(3);
   const Case c = random_case(generator);
   const int64_t rows = c.segments.rows();
-  const auto options = at::TensorOptions().dtype(GetParam());
   const at::Tensor env = at::randn({rows, c.width}, generator, options);
   const at::Tensor g = at::randn({rows, c.m}, generator, options);
-  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   expect_same_derivatives(
       [&](const std::vector<at::Tensor>& x) { return contract_segments(x[0], x[1], c.segments); },
       [&](const std::vector<at::Tensor>& x) {
@@ -111,7 +114,6 @@ std::vector<at::Tensor> three_derivatives(const std::function<at::Tensor(const a
 
 TEST_P(SegmentContraction, DescriptorProductMatchesBmmToTheThirdDerivative) {
   at::Generator generator = at::detail::createCPUGenerator(5);
-  const auto options = at::TensorOptions().dtype(GetParam());
   // 37 centres: several parallel tasks; m2 = 3 of m1 = 10 columns, and all of them.
   const at::Tensor t = at::randn({37, 4, 10}, generator, options);
   const double tolerance = GetParam() == at::kDouble ? 1e-11 : 2e-4;
@@ -125,7 +127,6 @@ TEST_P(SegmentContraction, DescriptorProductMatchesBmmToTheThirdDerivative) {
 }
 
 TEST_P(SegmentContraction, DescriptorProductOfEmptyOperands) {
-  const auto options = at::TensorOptions().dtype(GetParam());
   EXPECT_EQ(descriptor_product(at::ones({0, 4, 5}, options), 2, 1.0).sizes(), at::IntArrayRef({0, 10}));
   EXPECT_EQ(descriptor_product(at::ones({3, 4, 5}, options), 0, 1.0).sizes(), at::IntArrayRef({3, 0}));
   EXPECT_TRUE(at::equal(descriptor_product(at::ones({2, 0, 5}, options), 2, 1.0), at::zeros({2, 10}, options)));
@@ -136,7 +137,6 @@ TEST_P(SegmentContraction, DescriptorProductOfEmptyOperands) {
 // to be split over threads (1 to 3), and 1 x 1.
 TEST_P(SegmentContraction, DenseMmMatchesMmOnEveryLayout) {
   at::Generator generator = at::detail::createCPUGenerator(9);
-  const auto options = at::TensorOptions().dtype(GetParam());
   const double tolerance = GetParam() == at::kDouble ? 1e-12 : 2e-5;
   const int threads_before = at::get_num_threads();
   struct Shape {
@@ -177,7 +177,6 @@ TEST_P(SegmentContraction, DenseMmMatchesMmOnEveryLayout) {
 // of that: the same as at::mm's.
 TEST_P(SegmentContraction, DenseMmTrainingThroughAWeightMatchesMm) {
   at::Generator generator = at::detail::createCPUGenerator(10);
-  const auto options = at::TensorOptions().dtype(GetParam());
   const double tolerance = GetParam() == at::kDouble ? 1e-11 : 2e-4;
   // A weight narrower than the batch, and one wider (its products split by columns).
   for (const int64_t width : {4, 40}) {
@@ -207,20 +206,17 @@ TEST_P(SegmentContraction, DenseMmTrainingThroughAWeightMatchesMm) {
 }
 
 TEST_P(SegmentContraction, DenseMmOfEmptyOperands) {
-  const auto options = at::TensorOptions().dtype(GetParam());
   EXPECT_EQ(dense_mm(at::ones({0, 3}, options), at::ones({3, 4}, options)).sizes(), at::IntArrayRef({0, 4}));
   EXPECT_TRUE(at::equal(dense_mm(at::ones({2, 0}, options), at::ones({0, 4}, options)), at::zeros({2, 4}, options)));
 }
 
 TEST_P(SegmentContraction, GatherMultiplyScatterMatchesIndexAdd) {
   at::Generator generator = at::detail::createCPUGenerator(9);
-  const auto options = at::TensorOptions().dtype(GetParam());
   // Rows of two tables of different sizes joined by random pairs (repeats, and rows no pair names).
   const int64_t from_rows = 11, to_rows = 7, pairs = 40, width = 5;
   const Relation r = random_relation(generator, from_rows, to_rows, pairs, from_rows - 2, to_rows - 1);
   const at::Tensor a = at::randn({from_rows, width}, generator, options);
   const at::Tensor w = at::randn({pairs, width}, generator, options);
-  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   expect_same_derivatives(
       [&](const std::vector<at::Tensor>& x) { return gather_multiply_scatter(x[0], x[1], r.pairs); },
       [&](const std::vector<at::Tensor>& x) {
@@ -232,12 +228,10 @@ TEST_P(SegmentContraction, GatherMultiplyScatterMatchesIndexAdd) {
 // A narrower w multiplies each of a's groups: as w repeated along its rows, to the second derivative.
 TEST_P(SegmentContraction, GatherMultiplyScatterWithGroupsMatchesRepeatedWeights) {
   at::Generator generator = at::detail::createCPUGenerator(19);
-  const auto options = at::TensorOptions().dtype(GetParam());
   const int64_t from_rows = 9, to_rows = 6, pairs = 30, width = 4, groups = 3;
   const Relation r = random_relation(generator, from_rows, to_rows, pairs, from_rows - 1, to_rows - 1);
   const at::Tensor a = at::randn({from_rows, groups * width}, generator, options);
   const at::Tensor w = at::randn({pairs, width}, generator, options);
-  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   expect_same_derivatives(
       [&](const std::vector<at::Tensor>& x) { return gather_multiply_scatter(x[0], x[1], r.pairs); },
       [&](const std::vector<at::Tensor>& x) {
@@ -252,12 +246,10 @@ TEST_P(SegmentContraction, GatherMultiplyScatterWithGroupsMatchesRepeatedWeights
 // Gathered rows times per-pair rows (a `from` row no pair names, others named several times).
 TEST_P(SegmentContraction, GatherMultiplyMatchesIndexSelectTimesRows) {
   at::Generator generator = at::detail::createCPUGenerator(29);
-  const auto options = at::TensorOptions().dtype(GetParam());
   const int64_t from_rows = 7, to_rows = 5, pairs = 20, width = 6;
   const Relation r = random_relation(generator, from_rows, to_rows, pairs, from_rows - 1, to_rows);
   const at::Tensor a = at::randn({from_rows, width}, generator, options);
   const at::Tensor w = at::randn({pairs, width}, generator, options);
-  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   expect_same_derivatives([&](const std::vector<at::Tensor>& x) { return model::gather_multiply(x[0], x[1], r.pairs); },
                           [&](const std::vector<at::Tensor>& x) { return x[0].index_select(0, r.from) * x[1]; }, {a, w},
                           tolerance);
@@ -268,12 +260,10 @@ TEST_P(SegmentContraction, GatherMultiplyMatchesIndexSelectTimesRows) {
 // 21 columns: a block the sums keep in registers and a remainder).
 TEST_P(SegmentContraction, ScatterOuterMatchesIndexAddOfProducts) {
   at::Generator generator = at::detail::createCPUGenerator(23);
-  const auto options = at::TensorOptions().dtype(GetParam());
   const int64_t from_rows = 8, to_rows = 6, pairs = 25, width = 21, groups = 3;
   const Relation r = random_relation(generator, from_rows, to_rows, pairs, from_rows, to_rows - 1);
   const at::Tensor m = at::randn({pairs, width}, generator, options);
   const at::Tensor d = at::randn({pairs, groups}, generator, options);
-  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   expect_same_derivatives([&](const std::vector<at::Tensor>& x) { return model::scatter_outer(x[0], x[1], r.pairs); },
                           [&](const std::vector<at::Tensor>& x) {
                             const at::Tensor outer = (x[1].unsqueeze(2) * x[0].unsqueeze(1)).reshape({pairs, -1});
@@ -288,12 +278,10 @@ TEST_P(SegmentContraction, ScatterOuterMatchesIndexAddOfProducts) {
 // all three functions of the family, each in both directions.
 TEST_P(SegmentContraction, GatherContractScatterMatchesIndexAddOfContractions) {
   at::Generator generator = at::detail::createCPUGenerator(37);
-  const auto options = at::TensorOptions().dtype(GetParam());
   const int64_t from_rows = 8, to_rows = 6, pairs = 25, width = 21, groups = 3;
   const Relation r = random_relation(generator, from_rows, to_rows, pairs, from_rows - 1, to_rows - 1);
   const at::Tensor y = at::randn({from_rows, groups * width}, generator, options);
   const at::Tensor a = at::randn({pairs, groups}, generator, options);
-  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   expect_same_derivatives(
       [&](const std::vector<at::Tensor>& x) { return model::gather_contract_scatter(x[0], x[1], r.pairs); },
       [&](const std::vector<at::Tensor>& x) {
@@ -309,11 +297,9 @@ TEST_P(SegmentContraction, GatherContractScatterMatchesIndexAddOfContractions) {
 // angles: the derivative sums both uses).
 TEST_P(SegmentContraction, GatherDotMatchesIndexSelectedRows) {
   at::Generator generator = at::detail::createCPUGenerator(41);
-  const auto options = at::TensorOptions().dtype(GetParam());
   const int64_t rows = 9, pairs = 30, width = 3;
   const Relation r = random_relation(generator, rows, rows, pairs, rows - 1, rows);
   const at::Tensor u = at::randn({rows, width}, generator, options);
-  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   expect_same_derivatives([&](const std::vector<at::Tensor>& x) { return model::gather_dot(x[0], x[0], r.pairs); },
                           [&](const std::vector<at::Tensor>& x) {
                             return (x[0].index_select(0, r.from) * x[0].index_select(0, r.to)).sum(1, true);
@@ -333,12 +319,10 @@ struct RandomEdges {
 
 TEST_P(SegmentContraction, ScatterEdgeEndsMatchesIndexAdd) {
   at::Generator generator = at::detail::createCPUGenerator(8);
-  const auto options = at::TensorOptions().dtype(GetParam());
   const RandomEdges ends(generator);
   const int64_t rows = RandomEdges::rows;
   const at::Tensor &centre = ends.centre, &neighbour = ends.neighbour;
   const at::Tensor v = at::randn({RandomEdges::edges, 3}, generator, options);
-  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   for (int64_t sign : {-1, 1})
     expect_same_derivatives(
         [&](const std::vector<at::Tensor>& x) { return scatter_edge_ends(x[0], centre, neighbour, rows, sign); },
@@ -351,7 +335,6 @@ TEST_P(SegmentContraction, ScatterEdgeEndsMatchesIndexAdd) {
 
 TEST_P(SegmentContraction, ScatterEdgeVirialsMatchesHalfOuterProductsOnBothEnds) {
   at::Generator generator = at::detail::createCPUGenerator(9);
-  const auto options = at::TensorOptions().dtype(GetParam());
   const RandomEdges ends(generator);
   const int64_t rows = RandomEdges::rows, edges = RandomEdges::edges;
   const at::Tensor &centre = ends.centre, &neighbour = ends.neighbour;
@@ -364,7 +347,6 @@ TEST_P(SegmentContraction, ScatterEdgeVirialsMatchesHalfOuterProductsOnBothEnds)
   }
   const at::Tensor got = scatter_edge_virials(g, r, centre, neighbour, rows);
   ASSERT_EQ(got.sizes(), (std::vector<int64_t>{rows, 9}));
-  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   EXPECT_LE((got - expected.reshape({rows, 9})).abs().max().item<double>(), tolerance);
   EXPECT_EQ(got.narrow(0, 9, 2).abs().max().item<double>(), 0.0);
   EXPECT_THROW(scatter_edge_virials(g, r, centre, neighbour, 5), c10::Error);
@@ -374,7 +356,6 @@ TEST_P(SegmentContraction, ScatterEdgeVirialsMatchesHalfOuterProductsOnBothEnds)
 // and below the switch; one edge picked twice; statistics rows in any order.
 TEST_P(SegmentContraction, NormalisedEnvironmentMatchesTheFormula) {
   at::Generator generator = at::detail::createCPUGenerator(12);
-  const auto options = at::TensorOptions().dtype(GetParam());
   const int64_t ne = 30;
   const at::Tensor direction = at::randn({ne, 3}, generator, options);
   const at::Tensor length = at::linspace(0.9, 6.4, ne, options).unsqueeze(1);
@@ -413,10 +394,8 @@ TEST_P(SegmentContraction, NormalisedEnvironmentMatchesTheFormula) {
 }
 
 TEST_P(SegmentContraction, SwishMatchesSigmoidTimesX) {
-  const auto options = at::TensorOptions().dtype(GetParam());
   // Both signs, zero, and magnitudes where exp(-x) overflows.
   const at::Tensor x = at::cat({at::linspace(-8, 8, 33, options), at::tensor({-800.0, -60.0, 0.0, 60.0, 800.0}, options)});
-  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   expect_same_derivatives([](const std::vector<at::Tensor>& v) { return model::swish(v[0]).view({-1, 1}); },
                           [](const std::vector<at::Tensor>& v) { return (v[0] * at::sigmoid(v[0])).view({-1, 1}); },
                           {x}, tolerance);
@@ -440,7 +419,6 @@ at::Tensor row_types(bool partial) {
 
 TEST_P(SegmentContraction, RowGroupsSplitMatchesIndexSelect) {
   at::Generator generator = at::detail::createCPUGenerator(5);
-  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   for (const bool partial : {false, true}) {
     const at::Tensor types = row_types(partial);
     const RowGroups groups = group_rows_by_value(types, 3);
@@ -463,8 +441,6 @@ TEST_P(SegmentContraction, RowGroupsSplitMatchesIndexSelect) {
 
 TEST_P(SegmentContraction, RowGroupsMergeMatchesIndexAddIntoZeros) {
   at::Generator generator = at::detail::createCPUGenerator(6);
-  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
-  const auto options = at::TensorOptions().dtype(GetParam());
   for (const bool partial : {false, true}) {
     const at::Tensor types = row_types(partial);
     const RowGroups groups = group_rows_by_value(types, 3);
@@ -486,7 +462,6 @@ TEST_P(SegmentContraction, RowGroupsMergeMatchesIndexAddIntoZeros) {
 
 TEST_P(SegmentContraction, RowGroupsRejectMismatchedShapes) {
   const RowGroups groups = group_rows_by_value(row_types(false), 3);
-  const auto options = at::TensorOptions().dtype(GetParam());
   EXPECT_THROW(split_row_groups(at::zeros({10, 2}, options), groups), std::exception);
   EXPECT_THROW(merge_row_groups({at::zeros({6, 2}, options), at::zeros({0, 2}, options)}, groups), std::exception);
   EXPECT_THROW(
@@ -496,7 +471,6 @@ TEST_P(SegmentContraction, RowGroupsRejectMismatchedShapes) {
 
 TEST_P(SegmentContraction, BlockSuffixSumsMatchFlippedCumsums) {
   at::Generator generator = at::detail::createCPUGenerator(8);
-  const double tolerance = GetParam() == at::kDouble ? 1e-12 : 1e-5;
   const std::vector<int64_t> sizes = {3, 0, 5, 1};  // an empty block too
   const at::Tensor x = at::randn({9, 7}, generator, at::TensorOptions().dtype(GetParam()));
   expect_same_derivatives([&](const std::vector<at::Tensor>& in) { return block_suffix_sums(in[0], sizes); },
