@@ -12,7 +12,6 @@ namespace atomforge::model {
 
 namespace {
 
-
 // Per-atom sums of one layer's messages: scalar (natoms, F) and vector (natoms, 3, F).
 struct Messages {
   at::Tensor scalar, vector;

@@ -628,7 +628,6 @@ std::vector<at::Tensor> saved_kept(AutogradContext* ctx) {
   return kept;
 }
 
-
 bool scalar_embedding_fusable(const Mlp& net, const at::Tensor& x) {
   if (net.activation_name() != "tanh" || x.dim() != 2 || x.size(1) != 1 || !x.device().is_cpu()) return false;
   if (x.scalar_type() != at::kDouble && x.scalar_type() != at::kFloat) return false;
