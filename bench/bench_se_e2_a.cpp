@@ -44,6 +44,7 @@
 #include "data/load_systems.hpp"
 #include "data/system.hpp"
 #include "model/block_gemm.hpp"
+#include "model/device.hpp"
 #include "model/energy_model.hpp"
 #include "model/huge_page_allocator.hpp"
 #include "model/registry.hpp"
@@ -71,6 +72,7 @@ struct Options {
   int64_t block_edges = model::EnergyModel::kInferenceBlockEdges;
   int64_t recompute_edges = model::EnergyModel::kRecomputeLayerEdges;
   bool fresh_inputs = false;  // train: build every step's model input instead of keeping it
+  std::string device = "cpu";
 };
 
 [[noreturn]] void usage(int code) {
@@ -89,7 +91,9 @@ struct Options {
                "                                          instead of keeping them from the first epoch)\n"
                "                     [--recompute-edges N] (inference: above N edges, message-passing layers run\n"
                "                                          again in the force pass instead of keeping activations; 0: never)\n"
-               "                     [--block-edges N]   (inference: edges per block of centres; 0: all at once)\n");
+               "                     [--block-edges N]   (inference: edges per block of centres; 0: all at once)\n"
+               "                     [--device D]        (cpu, cuda or cuda:N: where the model runs; inputs are built\n"
+               "                                          on the host and moved, as the trainer does)\n");
   std::exit(code);
 }
 
@@ -113,6 +117,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--block-edges") o.block_edges = std::stoll(v);
     else if (a == "--recompute-edges") o.recompute_edges = std::stoll(v);
     else if (a == "--fresh-inputs") o.fresh_inputs = v == "1";
+    else if (a == "--device") o.device = v;
     else usage(2);
   }
   if (o.steps < 1 || o.warmup < 0 || o.threads < 1) usage(2);
@@ -303,6 +308,7 @@ void report(const Options& o, const std::string& name, const Timing& t, double r
             {"model", o.model.empty() ? std::string("seed se_e2_a") : o.model},
             {"data", o.data},
             {"precision", o.precision},
+            {"device", o.device},
             {"threads", o.threads},
             {"torch_threads", at::get_num_threads()},
             {"natoms", natoms},
@@ -400,6 +406,7 @@ int main(int argc, char** argv) {
   model.fit_out_bias({system});
   model.set_inference_block_edges(o.block_edges);
   model.set_recompute_layer_edges(o.recompute_edges);
+  model.to(model::resolve_device(o.device, "--device"));
 
   const double lr = 1e-3;  // DeePMD-kit's default start_lr; a constant rate costs the same
   const train::EnergyLoss loss(loss_config(), lr);

@@ -13,6 +13,7 @@
 #include "cli/run_command.hpp"
 #include "core/atomic_file.hpp"
 #include "core/tensor_file.hpp"
+#include "model/device.hpp"
 #include "model/energy_model.hpp"
 
 namespace atomforge::cli {
@@ -26,6 +27,7 @@ struct TestOptions {
   std::string detail;
   std::string head;
   int64_t chunk = 8;
+  std::string device = "cpu";
 };
 
 // Mean absolute and root mean square error, with the count they average over (for weighting).
@@ -74,6 +76,7 @@ std::string columns(const std::vector<double>& label, const std::vector<double>&
 
 void run_test(const TestOptions& options) {
   const auto model = model::EnergyModel::load(load_tensor_file(options.model), options.model);
+  model->to(model::resolve_device(options.device, "--device"));
   // Chosen before reading systems so that a missing --model-branch fails at once.
   const std::string head = choose_head(*model, options.head, options.model, "--model-branch");
   const auto systems = load_all_systems(options.systems);
@@ -161,6 +164,7 @@ void add_test_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("-d,--detail-file", options->detail, "write PREFIX.e.out, .f.out, .v.out (label vs prediction)");
   cmd->add_option("--model-branch,--head", options->head, "the head (task) to test; required with several heads");
+  cmd->add_option("--device", options->device, "where the model runs: cpu, cuda or cuda:N")->capture_default_str();
   cmd->callback([options] {
     run_or_exit([&] { run_test(*options); });
   });

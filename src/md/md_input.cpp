@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "model/device.hpp"
 
 namespace atomforge::md {
 
@@ -30,6 +31,9 @@ Node md_input_schema() {
       "atomforge md input",
       {required("model", string("model or checkpoint file (relative to the input file)")),
        optional("head", string("head of a multi-head model (required when it has several)")),
+       defaulted("device", string("where the model runs: cpu, cuda or cuda:N (the neighbour list and the "
+                                  "integration stay on the host)"),
+                 "cpu"),
        required("start", object("the first frame",
                                 {required("file", string("extxyz file (may have a velocities:R:3 column, A/fs) or "
                                                          "DeePMD npy system folder, relative to the input file")),
@@ -76,6 +80,8 @@ MdOptions read_md_input(const std::string& path, json* resolved_out) {
   MdOptions o;
   o.model = relative_to(base, resolved["model"].get<std::string>());
   if (resolved.contains("head")) o.head = resolved["head"].get<std::string>();
+  o.device = resolved["device"].get<std::string>();
+  (void)model::resolve_device(o.device, path + ": device");  // a device this machine lacks fails here, named
   o.start_file = relative_to(base, resolved["start"]["file"].get<std::string>());
   o.start_frame = resolved["start"]["frame"].get<int64_t>();
   const json& ensemble = resolved["ensemble"];

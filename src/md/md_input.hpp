@@ -13,6 +13,7 @@ config::Node md_input_schema();
 struct MdOptions {
   std::string model;  // paths resolved against the input file's folder
   std::string head;   // empty: the model's only head
+  std::string device = "cpu";
   std::string start_file;
   int64_t start_frame = 0;
   std::string ensemble;  // "nve", "langevin", "nose-hoover"

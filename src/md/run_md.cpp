@@ -21,6 +21,7 @@
 #include "md/msd.hpp"
 #include "md/rdf.hpp"
 #include "md/start_frame.hpp"
+#include "model/device.hpp"
 #include "model/energy_model.hpp"
 
 namespace atomforge::md {
@@ -62,6 +63,7 @@ bool due(int64_t step, int64_t every, int64_t start = 0) { return every > 0 && s
 
 MdSummary run_md(const MdOptions& o, const std::string& output_dir) {
   const auto model = model::EnergyModel::load(load_tensor_file(o.model), o.model);
+  model->to(model::resolve_device(o.device, "device"));
   const std::string head = chosen_head(*model, o);
   const data::System start = read_start_frame(o.start_file, o.start_frame);
   const std::vector<int32_t> types = data::map_types(start, model->type_map());

@@ -9,7 +9,7 @@ namespace atomforge::model {
 std::vector<CentreBlock> plan_centre_blocks(const ModelInput& input, int64_t max_edges) {
   const int64_t centres = input.natoms(), edges = input.edge_vec.size(0);
   if (max_edges <= 0 || edges <= max_edges) return {{0, centres, 0, edges}};
-  const at::Tensor centre = input.edge_center.contiguous();
+  const at::Tensor centre = input.edge_center.cpu().contiguous();  // read on the host, wherever the input is
   const int64_t* c = centre.data_ptr<int64_t>();
   // first_edge(i): the first edge whose centre is i or later.
   const auto first_edge = [&](int64_t i) { return std::lower_bound(c, c + edges, i) - c; };

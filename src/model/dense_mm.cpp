@@ -6,6 +6,7 @@
 
 #include "model/blas_threads.hpp"
 #include "model/block_gemm.hpp"
+#include "model/cpu_kernels.hpp"
 
 namespace atomforge::model {
 
@@ -16,7 +17,7 @@ using torch::autograd::variable_list;
 
 bool on_fast_path(const at::Tensor& a, const at::Tensor& b) {
   if (block_gemm_backend() == GemmBackend::kLibtorch) return false;
-  if (a.dim() != 2 || b.dim() != 2 || !a.device().is_cpu() || !b.device().is_cpu()) return false;
+  if (a.dim() != 2 || b.dim() != 2 || !cpu_kernels_for(a, b)) return false;
   if (a.scalar_type() != b.scalar_type()) return false;
   return a.scalar_type() == at::kDouble || a.scalar_type() == at::kFloat;
 }

@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "model/block_gemm.hpp"
+#include "model/cpu_kernels.hpp"
 
 namespace atomforge::model {
 
@@ -142,6 +143,7 @@ struct ProductFn : torch::autograd::Function<ProductFn> {
 at::Tensor descriptor_product(const at::Tensor& t, int64_t m2, double scale) {
   if (t.dim() != 3 || m2 < 0 || m2 > t.size(2))
     fail("descriptor_product: T must be (centres, C, m1) with m2 <= m1; it has {} dimensions and m2 is {}", t.dim(), m2);
+  if (!cpu_kernels_for(t)) return (at::bmm(t.transpose(1, 2), t.narrow(2, 0, m2)) * scale).reshape({t.size(0), t.size(2) * m2});
   return ProductFn::apply(t, m2, scale).view({t.size(0), t.size(2) * m2});
 }
 

@@ -15,7 +15,8 @@ ElementEmbedding::ElementEmbedding(const std::vector<std::string>& type_map, int
 }
 
 at::Tensor ElementEmbedding::forward(const at::Tensor& atype) const {
-  return table_.index_select(0, number_of_type_.index_select(0, atype));
+  // The type -> element table stays on the host (it is not a parameter); its rows go where the types are.
+  return table_.index_select(0, number_of_type_.to(atype.device()).index_select(0, atype));
 }
 
 void ElementEmbedding::register_into(ParameterList& list, const std::string& prefix) {

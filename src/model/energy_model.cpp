@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "model/centre_blocks.hpp"
+#include "model/cpu_kernels.hpp"
 #include "model/gather_scatter.hpp"
 #include "model/recompute.hpp"
 #include "model/registry.hpp"
@@ -107,6 +108,11 @@ EnergyModel::EnergyModel(nlohmann::ordered_json config, uint64_t default_seed) :
 
 bool EnergyModel::has_head(const std::string& name) const { return heads_.count(name) > 0; }
 
+void EnergyModel::to(at::Device device) {
+  parameters_.to(device);
+  device_ = device;
+}
+
 const EnergyModel::Head& EnergyModel::head(const std::string& name) const {
   auto it = heads_.find(name);
   if (it == heads_.end()) {
@@ -181,7 +187,7 @@ at::Tensor edge_virials(const at::Tensor& g, const at::Tensor& r) {
 // input builder makes them so): on the CPU one (3 x n)(n x 3) product per frame, not (edges, 9)
 // outer products and a scatter (a pass over 17k x 9 numbers each way per training step).
 at::Tensor frame_virials(const at::Tensor& g, const at::Tensor& r, const at::Tensor& edge_frame, int64_t nframes) {
-  if (edge_frame.device().is_cpu()) {
+  if (cpu_kernels_for(edge_frame)) {
     const at::Tensor frames = edge_frame.contiguous();
     const int64_t* f = frames.data_ptr<int64_t>();
     const int64_t ne = frames.numel();
@@ -203,8 +209,9 @@ at::Tensor frame_virials(const at::Tensor& g, const at::Tensor& r, const at::Ten
 
 }  // namespace
 
-Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& head_name, bool create_graph) const {
+Prediction EnergyModel::evaluate(const ModelInput& given, const std::string& head_name, bool create_graph) const {
   const Head& h = head(head_name);
+  const ModelInput input = given.edge_vec.device() == device_ ? given : to_device(given, device_);
   ModelInput local = input;
   local.edge_vec = input.edge_vec.detach().set_requires_grad(true);
   std::optional<ForcesOnlyScope> forces_only;  // inference: no parameter gradient will be asked for
@@ -251,7 +258,8 @@ Prediction EnergyModel::evaluate(const ModelInput& input, const std::string& hea
   if (!create_graph) {  // inference: per-atom virials too (training never needs them)
     out.atom_virial = scatter_edge_virials(g.detach(), local.edge_vec.detach(), local.edge_center, local.edge_neighbor, rows);
     if (input.nloc > 0) out.atom_virial = out.atom_virial.view({input.nframes, input.nall(), 9});
-    for (at::Tensor* t : {&out.energy, &out.force, &out.virial, &out.atom_energy}) *t = t->detach();
+    for (at::Tensor* t : {&out.energy, &out.force, &out.virial, &out.atom_energy, &out.atom_virial})
+      *t = t->detach().to(at::kCPU);
   }
   return out;
 }
@@ -301,7 +309,7 @@ void EnergyModel::fit_out_bias(const std::string& head_name, const std::vector<d
   const at::Tensor b = at::from_blob(energies.data(), {n, 1}, at::kDouble);
   // Minimum-norm solution: with a single composition the system is rank-deficient.
   const at::Tensor bias = at::matmul(at::linalg_pinv(a), b).view({ntypes});
-  h.out_bias = bias.to(dtype_);
+  h.out_bias = bias.to(h.out_bias.device(), dtype_);
 }
 
 std::unique_ptr<EnergyModel> EnergyModel::extract_head(const std::string& name) const {
@@ -320,6 +328,7 @@ std::unique_ptr<EnergyModel> EnergyModel::extract_head(const std::string& name) 
   };
   for (const auto& [n, t] : single->parameters_.parameters()) copy(n, t);
   for (const auto& [n, t] : single->parameters_.buffers()) copy(n, t);
+  single->device_ = device_;  // the copies are where this model's arrays are
   return single;
 }
 

@@ -46,6 +46,9 @@ class EnergyModel {
 
   const std::vector<std::string>& heads() const { return head_names_; }
   bool has_head(const std::string& head) const;
+  // Inputs on another device than the model's are moved to it. Training evaluations
+  // (create_graph) return their arrays on the model's device; inference returns them on the host,
+  // where every caller reads them.
   Prediction evaluate(const ModelInput& input, const std::string& head, bool create_graph) const;
   // Without create_graph, per-centre descriptors are evaluated a block of centres at a time, each
   // block centring at most this many edges (centre_blocks.hpp); 0: the whole input at once.
@@ -90,6 +93,10 @@ class EnergyModel {
   bool splits_graph() const { return descriptor_->splits_graph(); }
   Descriptor::GhostExchanges ghost_exchanges() const { return descriptor_->ghost_exchanges(); }
   at::ScalarType dtype() const { return dtype_; }
+  // Where the parameters live and the model runs: the host until moved (after statistics and
+  // bias fits, which read the data on the host). Saving and loading work from any device.
+  void to(at::Device device);
+  at::Device device() const { return device_; }
   ParameterList& parameters() { return parameters_; }
   const ParameterList& parameters() const { return parameters_; }
   at::Tensor& out_bias(const std::string& head);
@@ -108,6 +115,7 @@ class EnergyModel {
   nlohmann::ordered_json config_;
   std::vector<std::string> type_map_;
   at::ScalarType dtype_;
+  at::Device device_ = at::kCPU;
   std::unique_ptr<Descriptor> descriptor_;
   std::map<std::string, std::unique_ptr<EnergyFitting>> fittings_;
   struct Head {

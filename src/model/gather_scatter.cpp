@@ -8,6 +8,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "core/vector_clones.hpp"
+#include "model/cpu_kernels.hpp"
 
 namespace atomforge::model {
 
@@ -17,7 +18,7 @@ RowPairs make_row_pairs(const at::Tensor& from, const at::Tensor& to, int64_t fr
   p.rows = {from_rows, to_rows};
   for (int side = 0; side < 2; ++side) {
     p.order[side] = std::get<1>(at::sort(p.index[side], c10::optional<bool>(true), 0));
-    p.start[side] = at::zeros({p.rows[side] + 1}, at::kLong);
+    p.start[side] = at::zeros({p.rows[side] + 1}, p.index[side].options());
     p.start[side].narrow(0, 1, p.rows[side]).copy_(at::bincount(p.index[side], {}, p.rows[side]).cumsum(0));
   }
   return p;
@@ -592,6 +593,11 @@ at::Tensor gather_multiply_scatter(const at::Tensor& a, const at::Tensor& w, con
               "gather_multiply_scatter: a needs one row per `from` row and w one per pair");
   TORCH_CHECK(w.size(1) > 0 ? a.size(1) % w.size(1) == 0 : a.size(1) == 0, "gather_multiply_scatter: w's width ",
               w.size(1), " does not divide a's ", a.size(1));
+  if (!cpu_kernels_for(a, w)) {
+    const int64_t width = w.size(1), groups = width > 0 ? a.size(1) / width : 0;
+    const at::Tensor per_pair = a.index_select(0, pairs.index[0]).view({-1, groups, width}) * w.unsqueeze(1);
+    return at::zeros({pairs.rows[1], a.size(1)}, a.options()).index_add(0, pairs.index[1], per_pair.view({-1, a.size(1)}));
+  }
   return Scatter::apply(a, w, pairs, 1);
 }
 
@@ -599,12 +605,17 @@ at::Tensor gather_multiply(const at::Tensor& a, const at::Tensor& w, const RowPa
   TORCH_CHECK(a.dim() == 2 && w.dim() == 2 && a.size(0) == pairs.rows[0] && w.size(0) == pairs.size() &&
                   a.size(1) == w.size(1),
               "gather_multiply: a needs one row per `from` row and w one per pair, of a's width");
+  if (!cpu_kernels_for(a, w)) return a.index_select(0, pairs.index[0]) * w;
   return GatherMultiply::apply(a, w, pairs, 0);
 }
 
 at::Tensor scatter_outer(const at::Tensor& m, const at::Tensor& d, const RowPairs& pairs) {
   TORCH_CHECK(m.dim() == 2 && d.dim() == 2 && m.size(0) == pairs.size() && d.size(0) == pairs.size(),
               "scatter_outer: m and d need one row per pair");
+  if (!cpu_kernels_for(m, d)) {
+    const at::Tensor per_pair = (d.unsqueeze(2) * m.unsqueeze(1)).view({-1, d.size(1) * m.size(1)});
+    return at::zeros({pairs.rows[1], per_pair.size(1)}, m.options()).index_add(0, pairs.index[1], per_pair);
+  }
   return OuterScatter::apply(m, d, pairs);
 }
 
@@ -613,7 +624,7 @@ at::Tensor gather_contract_scatter(const at::Tensor& y, const at::Tensor& a, con
               "gather_contract_scatter: y needs one row per `from` row and a one per pair");
   TORCH_CHECK(a.size(1) > 0 ? y.size(1) % a.size(1) == 0 : y.size(1) == 0, "gather_contract_scatter: a's width ",
               a.size(1), " does not divide y's ", y.size(1));
-  if (!y.device().is_cpu()) {
+  if (!cpu_kernels_for(y)) {
     const int64_t groups = a.size(1), width = groups > 0 ? y.size(1) / groups : 0;
     const at::Tensor per_pair = (y.index_select(0, pairs.index[0]).view({-1, groups, width}) * a.unsqueeze(2)).sum(1);
     return at::zeros({pairs.rows[1], width}, y.options()).index_add(0, pairs.index[1], per_pair);
@@ -625,7 +636,7 @@ at::Tensor gather_dot(const at::Tensor& x, const at::Tensor& y, const RowPairs& 
   TORCH_CHECK(x.dim() == 2 && y.dim() == 2 && x.size(0) == pairs.rows[0] && y.size(0) == pairs.rows[1] &&
                   x.size(1) == y.size(1),
               "gather_dot: x needs one row per `from` row and y one per `to` row, of x's width");
-  if (!x.device().is_cpu()) return (x.index_select(0, pairs.index[0]) * y.index_select(0, pairs.index[1])).sum(1, true);
+  if (!cpu_kernels_for(x)) return (x.index_select(0, pairs.index[0]) * y.index_select(0, pairs.index[1])).sum(1, true);
   return GatheredContract::apply(x, y, pairs, 1);
 }
 
@@ -633,7 +644,7 @@ at::Tensor scatter_edge_ends(const at::Tensor& v, const at::Tensor& centre, cons
                              int64_t sign) {
   TORCH_CHECK(v.dim() == 2 && centre.size(0) == v.size(0) && neighbour.size(0) == v.size(0),
               "scatter_edge_ends: one centre and one neighbour per row of values");
-  if (!v.device().is_cpu()) {
+  if (!cpu_kernels_for(v)) {
     const at::Tensor out = at::zeros({rows, v.size(1)}, v.options()).index_add(0, centre, v);
     return out.index_add(0, neighbour, sign == 1 ? v : -v);
   }
@@ -645,7 +656,7 @@ at::Tensor scatter_edge_virials(const at::Tensor& g, const at::Tensor& r, const 
   TORCH_CHECK(g.dim() == 2 && g.size(1) == 3 && r.sizes() == g.sizes() && centre.size(0) == g.size(0) &&
                   neighbour.size(0) == g.size(0),
               "scatter_edge_virials: one 3-vector of g and of r, one centre and one neighbour per edge");
-  if (!g.device().is_cpu()) {
+  if (!cpu_kernels_for(g)) {
     const at::Tensor half = -0.5 * (g.unsqueeze(2) * r.unsqueeze(1)).reshape({-1, 9});
     return at::zeros({rows, 9}, g.options()).index_add(0, centre, half).index_add(0, neighbour, half);
   }

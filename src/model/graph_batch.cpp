@@ -1,4 +1,5 @@
-// Batches as disjoint graphs: concatenation of batches and the triplets of angle-based models.
+// Batches as disjoint graphs: concatenation of batches, the triplets of angle-based models, and the
+// move to the model's device.
 #include <cmath>
 
 #include "core/error.hpp"
@@ -54,6 +55,14 @@ ModelInput concatenate(const std::vector<ModelInput>& inputs) {
     out.triplet_kj = at::cat(kj);
     out.triplet_ji = at::cat(ji);
   }
+  return out;
+}
+
+ModelInput to_device(const ModelInput& input, at::Device device) {
+  ModelInput out = input;
+  for (at::Tensor* t : {&out.atype, &out.atom_frame, &out.edge_center, &out.edge_neighbor, &out.edge_frame,
+                        &out.edge_vec, &out.slot_index, &out.triplet_kj, &out.triplet_ji})
+    if (t->defined()) *t = t->to(device);
   return out;
 }
 

@@ -89,6 +89,9 @@ ModelInput build_model_input(const data::System& system, const std::vector<int64
 // inputs share one dtype and, for sel-based descriptors, one sel.
 ModelInput concatenate(const std::vector<ModelInput>& inputs);
 
+// `input` with its index and vector tensors on `device` (the neighbour search runs on the host).
+ModelInput to_device(const ModelInput& input, at::Device device);
+
 // The triplets of `input`'s edges (see ModelInput::triplet_kj); build_model_input calls it when
 // the selection asks for triplets.
 void add_triplets(ModelInput& input);

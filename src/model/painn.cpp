@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "model/cpu_kernels.hpp"
 #include "model/gather_scatter.hpp"
 #include "model/ghost_exchange.hpp"
 #include "model/radial_basis.hpp"
@@ -118,7 +119,7 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
 
   // On the CPU the edge sums are gather-multiply-scatter loops (model/gather_scatter); elsewhere,
   // and under a PaiNNIndexedMessagesScope, libtorch's index_select and index_add.
-  const bool fused = rij.device().is_cpu() && !PaiNNIndexedMessagesScope::raised();
+  const bool fused = cpu_kernels_for(rij) && !PaiNNIndexedMessagesScope::raised();
   const RowPairs pairs = fused ? make_row_pairs(neighbour, centre, natoms, natoms) : RowPairs{};
   // (ne, 3, F), materialised: libtorch 1.13's CPU kernels are ~10x slower when a product
   // broadcasts along the innermost dimension, in the forward and every backward pass.
@@ -129,7 +130,8 @@ PaiNN::Features PaiNN::features(const ModelInput& input) const {
   at::Tensor v = at::zeros({natoms, 3, f}, s.options());
   // The same constant on every rank (a buffer, broadcast with the parameters), applied to the
   // whole sums after they leave the partition.
-  const at::Tensor message_scale = avg_neighbours_.rsqrt();
+  // Not a buffer of models without message normalisation, so it may still be on the host.
+  const at::Tensor message_scale = avg_neighbours_.to(rij.device()).rsqrt();
   auto summed = [&](const at::Tensor& sum) { return normalise_messages_ ? message_scale * sum : sum; };
   for (const auto& layer : layers_) {
     if (&layer != &layers_.front()) refresh_ghosts(input, {&s, &v});  // domains: ghosts from owners

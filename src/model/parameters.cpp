@@ -36,6 +36,14 @@ int64_t ParameterList::parameter_count() const {
   return n;
 }
 
+void ParameterList::to(at::Device device) {
+  for (const auto& [name, tensor] : parameters_) {
+    const bool grad = tensor->requires_grad();
+    *tensor = tensor->detach().to(device).set_requires_grad(grad);
+  }
+  for (const auto& [name, tensor] : buffers_) *tensor = tensor->to(device);
+}
+
 Blob to_blob(const at::Tensor& tensor) {
   const at::Tensor contiguous = tensor.detach().to(at::kCPU).contiguous();
   Blob blob;
@@ -65,7 +73,7 @@ void ParameterList::load(const TensorFile& file, const std::string& prefix, cons
       fail("{}: array '{}' has shape {}, the model expects {}", source, prefix + name,
            c10::str(value.sizes()), c10::str(tensor->sizes()));
     const bool grad = tensor->requires_grad();
-    *tensor = value.to(tensor->scalar_type()).set_requires_grad(grad);
+    *tensor = value.to(tensor->device(), tensor->scalar_type()).set_requires_grad(grad);
   };
   for (const auto& [name, tensor] : parameters_) load_one(name, tensor);
   for (const auto& [name, tensor] : buffers_) load_one(name, tensor);

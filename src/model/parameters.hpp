@@ -19,6 +19,8 @@ class ParameterList {
   const std::vector<std::pair<std::string, at::Tensor*>>& parameters() const { return parameters_; }
   const std::vector<std::pair<std::string, at::Tensor*>>& buffers() const { return buffers_; }
   int64_t parameter_count() const;
+  // Every parameter (still a leaf, still requiring its gradient) and buffer moved to `device`.
+  void to(at::Device device);
 
   // Writes every parameter and buffer into `file` under `prefix` + name.
   void save(TensorFile& file, const std::string& prefix) const;

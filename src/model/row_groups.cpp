@@ -6,6 +6,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "core/error.hpp"
+#include "model/cpu_kernels.hpp"
 
 namespace atomforge::model {
 
@@ -100,6 +101,7 @@ RowGroups group_rows_by_value(const at::Tensor& values, int64_t groups) {
 
 std::vector<at::Tensor> split_row_groups(const at::Tensor& x, const RowGroups& groups) {
   if (x.size(0) != groups.rows) fail("split_row_groups: the table has {} rows, the groups {}", x.size(0), groups.rows);
+  if (!cpu_kernels_for(x)) return split_kernel(x, groups);  // index_select, differentiable as it is
   return Split::apply(x, groups);
 }
 
@@ -109,6 +111,11 @@ at::Tensor merge_row_groups(at::TensorList parts, const RowGroups& groups) {
   for (std::size_t g = 0; g < parts.size(); ++g)
     if (parts[g].size(0) != groups.index[g].size(0))
       fail("merge_row_groups: part {} has {} rows, its group {}", g, parts[g].size(0), groups.index[g].size(0));
+  if (!cpu_kernels_for(parts.front())) {
+    std::vector<int64_t> shape = parts.front().sizes().vec();
+    shape[0] = groups.rows;
+    return at::zeros(shape, parts.front().options()).index_copy(0, at::cat(groups.index), at::cat(parts));
+  }
   return Merge::apply(parts, groups);
 }
 

@@ -10,6 +10,7 @@
 #include "core/vector_clones.hpp"
 #include "model/blas_threads.hpp"
 #include "model/block_gemm.hpp"
+#include "model/cpu_kernels.hpp"
 #include "model/fast_tanh.hpp"
 #include "model/parallel_parts.hpp"
 
@@ -629,7 +630,7 @@ std::vector<at::Tensor> saved_kept(AutogradContext* ctx) {
 }
 
 bool scalar_embedding_fusable(const Mlp& net, const at::Tensor& x) {
-  if (net.activation_name() != "tanh" || x.dim() != 2 || x.size(1) != 1 || !x.device().is_cpu()) return false;
+  if (net.activation_name() != "tanh" || x.dim() != 2 || x.size(1) != 1 || !cpu_kernels_for(x)) return false;
   if (x.scalar_type() != at::kDouble && x.scalar_type() != at::kFloat) return false;
   for (const auto& layer : net.layers())
     if (!layer.activate || layer.matrix.scalar_type() != x.scalar_type()) return false;

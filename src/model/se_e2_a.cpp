@@ -104,7 +104,7 @@ RealSlots find_real_slots(const at::Tensor& slot_index, const at::Tensor& atype,
   const int64_t natoms = slot_index.size(0), nnei = slot_index.size(1);
   const at::Tensor real = slot_index < padding_id;  // (natoms, nnei)
   const at::Tensor atom_major = real.reshape({-1}).nonzero().view({-1});
-  at::Tensor block = at::empty({nnei}, at::kLong);
+  at::Tensor block = at::empty({nnei}, slot_index.options());
   for (int64_t t = 0; t < ntypes; ++t) block.narrow(0, offsets[t], offsets[t + 1] - offsets[t]).fill_(t);
   at::Tensor net = block.index_select(0, atom_major.remainder(nnei));
   if (!type_one_side) net = net + atype.index_select(0, atom_major.div(nnei, "floor")) * ntypes;
@@ -121,7 +121,7 @@ RealSlots find_real_slots(const at::Tensor& slot_index, const at::Tensor& atype,
   for (int64_t n = 0; n < nets; ++n) {
     const int64_t count = by_net[static_cast<std::size_t>(n)].size(0);
     const at::Tensor centre = out.centre.narrow(0, begin, count);
-    at::Tensor start = at::zeros({natoms + 1}, at::kLong);
+    at::Tensor start = at::zeros({natoms + 1}, slot_index.options());
     start.narrow(0, 1, natoms).copy_(at::bincount(centre, {}, natoms).cumsum(0));
     out.begin.push_back(begin);
     out.by_net.push_back({start, centre});
@@ -134,11 +134,11 @@ RealSlots find_real_slots(const at::Tensor& slot_index, const at::Tensor& atype,
     if (sel == 0) continue;
     const at::Tensor in_block = real.narrow(1, offsets[t], sel);
     const at::Tensor count = in_block.sum(1, /*keepdim=*/true);
-    if (!at::equal(in_block, at::arange(sel, at::kLong).unsqueeze(0) < count))
+    if (!at::equal(in_block, at::arange(sel, slot_index.options()).unsqueeze(0) < count))
       fail("internal: a centre's real neighbour slots of type {} are not the first of its block", t);
     counts.push_back(count);
   }
-  out.real_count = counts.empty() ? at::zeros({natoms, 0}, at::kLong) : at::cat(counts, 1);
+  out.real_count = counts.empty() ? at::zeros({natoms, 0}, slot_index.options()) : at::cat(counts, 1);
   return out;
 }
 
@@ -185,7 +185,7 @@ at::Tensor SeE2A::forward(const ModelInput& input) const {
         rows_so_far += sel_[tj] + 1;
       }
     const int64_t typed = slots.real_count.size(1);  // neighbour types with sel > 0
-    const at::Tensor first = at::tensor(first_row, at::kLong).view({ntypes_, typed});
+    const at::Tensor first = at::tensor(first_row, input.atype.options()).view({ntypes_, typed});
     const at::Tensor row = first.index_select(0, input.atype) + slots.real_count;  // (natoms, typed)
     const at::Tensor sums = block_suffix_sums(at::cat(tables), sizes);  // (rows_so_far, 4 m1)
     add_to_t(sums.index_select(0, row.view({-1})).view({natoms, typed, 4 * m1}).sum(1).view({natoms, 4, m1}));

@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "core/vector_clones.hpp"
+#include "model/cpu_kernels.hpp"
 
 namespace atomforge::model {
 
@@ -163,6 +164,9 @@ variable_list RowExpand::backward(AutogradContext* ctx, variable_list grad) {
 }  // namespace
 
 at::Tensor contract_segments(const at::Tensor& env, const at::Tensor& g, const Segments& segments) {
+  if (!cpu_kernels_for(env, g))
+    return at::zeros({segments.centres(), env.size(1), g.size(1)}, g.options())
+        .index_add(0, segments.centre, env.unsqueeze(2) * g.unsqueeze(1));
   return Contract::apply(env, g, segments);
 }
 

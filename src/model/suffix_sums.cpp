@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/vector_clones.hpp"
+#include "model/cpu_kernels.hpp"
 
 namespace atomforge::model {
 
@@ -94,7 +95,16 @@ at::Tensor block_suffix_sums(const at::Tensor& x, const std::vector<int64_t>& si
          x.dim() > 0 ? x.size(0) : 0, total(sizes));
   for (const int64_t n : sizes)
     if (n < 0) fail("block_suffix_sums: a block of {} rows", n);
-  return SuffixSums::apply(x, sizes);
+  if (cpu_kernels_for(x)) return SuffixSums::apply(x, sizes);
+  std::vector<at::Tensor> blocks;
+  int64_t row = 0;
+  for (const int64_t n : sizes) {
+    const at::Tensor block = x.narrow(0, row, n);
+    blocks.push_back(block.flip(0).cumsum(0).flip(0));
+    blocks.push_back(at::zeros({1, x.size(1)}, x.options()));
+    row += n;
+  }
+  return blocks.empty() ? at::zeros({0, x.size(1)}, x.options()) : at::cat(blocks);
 }
 
 }  // namespace atomforge::model

@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "model/cpu_kernels.hpp"
 #include "model/linear.hpp"
 
 namespace atomforge::model {
@@ -82,6 +83,6 @@ struct Swish : torch::autograd::Function<Swish> {
 
 }  // namespace
 
-at::Tensor swish(const at::Tensor& x) { return Swish::apply(x); }
+at::Tensor swish(const at::Tensor& x) { return cpu_kernels_for(x) ? Swish::apply(x) : x * at::sigmoid(x); }
 
 }  // namespace atomforge::model

@@ -6,6 +6,8 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "model/cpu_kernels.hpp"
+
 namespace atomforge::model {
 
 at::Tensor environment_rows_reference(const at::Tensor& rij, const SwitchedEnvironment& env) {
@@ -256,7 +258,7 @@ variable_list EnvironmentBackwardFn::backward(AutogradContext* ctx, variable_lis
 
 at::Tensor normalised_environment(const at::Tensor& edge_vec, const at::Tensor& edges, const at::Tensor& stat_row,
                                   const at::Tensor& avg, const at::Tensor& std, const SwitchedEnvironment& env) {
-  const bool fused = edge_vec.device().is_cpu() && edge_vec.dim() == 2 && edge_vec.size(1) == 3 &&
+  const bool fused = cpu_kernels_for(edge_vec) && edge_vec.dim() == 2 && edge_vec.size(1) == 3 &&
                      (edge_vec.scalar_type() == at::kDouble || edge_vec.scalar_type() == at::kFloat) &&
                      avg.scalar_type() == edge_vec.scalar_type() && std.scalar_type() == edge_vec.scalar_type();
   if (!fused) return reference_normalised(edge_vec, edges, stat_row, avg, std, env);

@@ -8,6 +8,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "core/vector_clones.hpp"
+#include "model/cpu_kernels.hpp"
 #include "model/fast_tanh.hpp"
 #include "model/parallel_parts.hpp"
 
@@ -235,7 +236,7 @@ bool tanh_layer_fusable(const at::Tensor& product, const at::Tensor& bias, const
   if (type != at::kDouble && type != at::kFloat) return false;
   for (const at::Tensor* t : {&product, &bias, &idt, &input}) {
     if (!t->defined()) continue;
-    if (!t->device().is_cpu() || t->scalar_type() != type) return false;
+    if (!cpu_kernels_for(*t) || t->scalar_type() != type) return false;
   }
   return product.dim() == 2 && input.dim() == 2 && bias.dim() == 1;
 }

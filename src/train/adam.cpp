@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/vector_clones.hpp"
+#include "model/cpu_kernels.hpp"
 
 namespace atomforge::train {
 
@@ -28,7 +29,7 @@ ATOMFORGE_VECTOR_CLONES void adam_elements(T* __restrict p, const T* __restrict 
 
 bool fusable(const at::Tensor& p, const at::Tensor& g, const at::Tensor& m, const at::Tensor& v) {
   for (const at::Tensor* t : {&p, &g, &m, &v})
-    if (!t->device().is_cpu() || !t->is_contiguous() || t->scalar_type() != p.scalar_type()) return false;
+    if (!model::cpu_kernels_for(*t) || !t->is_contiguous() || t->scalar_type() != p.scalar_type()) return false;
   return p.scalar_type() == at::kDouble || p.scalar_type() == at::kFloat;
 }
 
@@ -89,10 +90,15 @@ void Adam::load(const TensorFile& file, const std::string& source) {
     for (auto [prefix, target] : {std::pair{"adam.m.", &m_[k]}, std::pair{"adam.v.", &v_[k]}}) {
       auto it = file.blobs.find(prefix + params[k].first);
       if (it == file.blobs.end()) fail("{}: missing optimiser state '{}'", source, prefix + params[k].first);
-      *target = model::from_blob(it->second).to(params[k].second->scalar_type());
+      *target = model::from_blob(it->second).to(params[k].second->device(), params[k].second->scalar_type());
     }
   }
   step_ = file.meta.value("adam_step", int64_t{0});
+}
+
+void Adam::to(at::Device device) {
+  for (auto* moments : {&m_, &v_})
+    for (at::Tensor& t : *moments) t = t.to(device);
 }
 
 }  // namespace atomforge::train

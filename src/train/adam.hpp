@@ -19,6 +19,8 @@ class Adam {
   int64_t steps_taken() const { return step_; }
   void save(TensorFile& file) const;
   void load(const TensorFile& file, const std::string& source);
+  // The moments moved to where the parameters now are (after EnergyModel::to).
+  void to(at::Device device);
 
  private:
   const model::ParameterList& parameters_;

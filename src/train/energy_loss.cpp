@@ -44,19 +44,20 @@ LossValue EnergyLoss::operator()(const model::Prediction& prediction, const Labe
   const double ratio = lr / start_lr_;
   const double atom_norm = 1.0 / static_cast<double>(natoms);
   LossValue out;
+  // Labels are read on the host; the training prediction is on the model's device.
   at::Tensor loss = at::zeros({}, prediction.energy.options());
   if (has_e_ && labels.energy.defined()) {
-    const at::Tensor l2 = (prediction.energy - labels.energy).square().mean();
+    const at::Tensor l2 = (prediction.energy - labels.energy.to(prediction.energy.device())).square().mean();
     loss = loss + (limit_e_ + (start_e_ - limit_e_) * ratio) * atom_norm * l2;
     out.metrics["rmse_e"] = std::sqrt(l2.item<double>()) * atom_norm;
   }
   if (has_f_ && labels.force.defined()) {
-    const at::Tensor l2 = (prediction.force - labels.force).square().mean();
+    const at::Tensor l2 = (prediction.force - labels.force.to(prediction.force.device())).square().mean();
     loss = loss + (limit_f_ + (start_f_ - limit_f_) * ratio) * l2;
     out.metrics["rmse_f"] = std::sqrt(l2.item<double>());
   }
   if (has_v_ && labels.virial.defined()) {
-    const at::Tensor l2 = (prediction.virial - labels.virial).square().mean();
+    const at::Tensor l2 = (prediction.virial - labels.virial.to(prediction.virial.device())).square().mean();
     loss = loss + (limit_v_ + (start_v_ - limit_v_) * ratio) * atom_norm * l2;
     out.metrics["rmse_v"] = std::sqrt(l2.item<double>()) * atom_norm;
   }

@@ -70,6 +70,10 @@ std::vector<Field> training_loop_fields() {
           defaulted("disp_training", boolean("print progress"), true),
           defaulted("time_training", boolean("print timing"), true),
           defaulted("num_threads", non_negative(integer("intra-op threads; 0 keeps the environment's setting")), 0),
+          defaulted("device",
+                    string("where the model trains: cpu, cuda (each rank's GPU: rank modulo the visible ones) or "
+                           "cuda:N; neighbour lists, statistics and checkpoints stay on the host (docs/gpu.md)"),
+                    "cpu"),
           defaulted("input_cache_mb",
                     non_negative(number("MiB per rank of frames' neighbour lists and model inputs kept, so that a "
                                         "frame drawn again in a later epoch reuses them; frames beyond it are built "

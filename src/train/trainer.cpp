@@ -17,6 +17,7 @@
 #include "core/error.hpp"
 #include "core/logging.hpp"
 #include "core/tensor_file.hpp"
+#include "model/device.hpp"
 #include "train/backward.hpp"
 #include "train/checkpoint.hpp"
 #include "train/data_config.hpp"
@@ -52,6 +53,8 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
   numb_steps_ = training.at("numb_steps").get<int64_t>();
   if (training.at("num_threads").get<int64_t>() > 0)
     at::set_num_threads(static_cast<int>(training.at("num_threads").get<int64_t>()));
+  const at::Device device = model::resolve_device(training.at("device").get<std::string>(),
+                                                  options_.input_path + ": training.device", comm_->rank());
   inputs_ = std::make_unique<InputCache>(static_cast<int64_t>(training.at("input_cache_mb").get<double>() * (1 << 20)));
 
   std::optional<TensorFile> checkpoint;
@@ -146,6 +149,11 @@ Trainer::Trainer(const TrainOptions& options) : options_(options) {
   // is made the one truth anyway, so no platform difference can make the ranks drift apart.
   broadcast_values(trunk_tensors_, *comm_, 0);
   broadcast_values(head_tensors_, *group_comm_, 0);
+  if (!device.is_cpu()) {
+    model_->to(device);
+    adam_->to(device);
+    spdlog::info("training on {}", device.str());
+  }
   // Everything is validated: only now does the run write anything.
   if (!writes_output()) return;
   fs::create_directories(options_.output_dir);

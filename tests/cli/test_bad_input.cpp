@@ -65,6 +65,22 @@ TEST_F(BadInput, ThreadCountBelowOne) {
   EXPECT_FALSE(fs::exists(dir.path / "out"));
 }
 
+// Checked at start-up against this LibTorch and machine: a CPU-only one has no GPU, a GPU one not 99.
+TEST_F(BadInput, DeviceThisMachineLacks) {
+  input["training"]["device"] = "tpu";
+  expect_failure({"training.device", "'tpu' is not a device"});
+  input["training"]["device"] = "cuda:99";
+  expect_failure({"training.device", "'cuda:99'"});
+}
+
+TEST_F(BadInput, TestOnADeviceThisMachineLacks) {
+  write_text(dir / "input.json", input.dump(2));
+  ASSERT_EQ(run("train " + (dir / "input.json") + " -o " + (dir / "out")).code, 0);
+  const Result r = run("test -m " + (dir / "out/model.ckpt.pt") + " -s " + bundled("water/data_3") + " --device gpu");
+  EXPECT_NE(r.code, 0) << r.output;
+  for (const char* part : {"--device", "'gpu' is not a device"}) EXPECT_NE(r.output.find(part), std::string::npos) << r.output;
+}
+
 TEST_F(BadInput, InvalidJson) {
   write_text(dir / "input.json", "{\"model\": ");
   const Result r = run("train " + (dir / "input.json") + " -o " + (dir / "out"));

@@ -103,6 +103,13 @@ TEST_F(MdCli, BadInputNamesTheKeyOrFile) {
   r = run("md " + (dir_ / "bad.json") + " -o " + (dir_ / "out"));
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("'C'"), std::string::npos) << r.output;  // the model knows only O and H
+
+  bad = input(bundled("water/data_0"));
+  bad["device"] = "cuda:99";  // no such GPU, with or without CUDA
+  write_text(dir_ / "bad.json", bad.dump());
+  r = run("md " + (dir_ / "bad.json") + " -o " + (dir_ / "out"));
+  EXPECT_EQ(r.code, 1);
+  for (const char* part : {"bad.json: device", "'cuda:99'"}) EXPECT_NE(r.output.find(part), std::string::npos) << r.output;
 }
 
 }  // namespace

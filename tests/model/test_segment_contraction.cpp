@@ -10,6 +10,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include "tensor_test_util.hpp"
+#include "model/cpu_kernels.hpp"
 #include "model/dense_mm.hpp"
 #include "model/descriptor_product.hpp"
 #include "model/gather_scatter.hpp"
@@ -271,6 +272,30 @@ TEST_P(SegmentContraction, ScatterOuterMatchesIndexAddOfProducts) {
                           },
                           {m, d}, tolerance);
   EXPECT_THROW(model::scatter_outer(m.narrow(0, 0, 3), d, r.pairs), c10::Error);
+}
+
+// The libtorch compositions that other devices run (model/cpu_kernels.hpp) against the kernels, for
+// the pair sums no model reaches through the composed path on the CPU (PaiNN's composed path
+// indexes its messages directly; test_generic_kernels.cpp covers the others).
+TEST_P(SegmentContraction, ComposedPairSumsMatchTheKernels) {
+  at::Generator generator = at::detail::createCPUGenerator(31);
+  const int64_t from_rows = 9, to_rows = 6, pairs = 30, width = 4, groups = 3;
+  const Relation r = random_relation(generator, from_rows, to_rows, pairs, from_rows - 1, to_rows - 1);
+  const at::Tensor a = at::randn({from_rows, groups * width}, generator, options);
+  const at::Tensor w = at::randn({pairs, width}, generator, options);
+  const at::Tensor m = at::randn({pairs, width}, generator, options);
+  const at::Tensor d = at::randn({pairs, groups}, generator, options);
+  const std::vector<std::pair<std::function<at::Tensor(const std::vector<at::Tensor>&)>, std::vector<at::Tensor>>> cases = {
+      {[&](const std::vector<at::Tensor>& x) { return gather_multiply_scatter(x[0], x[1], r.pairs); }, {a, w}},
+      {[&](const std::vector<at::Tensor>& x) { return gather_multiply(x[0], x[1], r.pairs); }, {m.narrow(0, 0, from_rows), w}},
+      {[&](const std::vector<at::Tensor>& x) { return scatter_outer(x[0], x[1], r.pairs); }, {m, d}}};
+  for (const auto& [f, inputs] : cases) {
+    const auto composed = [&f = f](const std::vector<at::Tensor>& x) {
+      const GenericKernelsScope scope;
+      return f(x);
+    };
+    expect_same_derivatives(composed, f, inputs, tolerance);
+  }
 }
 
 // Gathered (G, C) rows contracted with per-pair weights over G, summed onto the `to` side (a
