@@ -1,6 +1,7 @@
 #include "model/huge_page_allocator.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -50,7 +51,11 @@ class HugePageAllocator final : public c10::Allocator {
     fallback_deleter_ = fallback->raw_deleter();
   }
 
-  c10::DataPtr allocate(std::size_t bytes) const override {
+  // LibTorch 2.3 made allocate non-const and added a pure copy_data: both spellings of each are
+  // declared (without `override`), so that whichever the base class has is overridden.
+  c10::DataPtr allocate(std::size_t bytes) { return std::as_const(*this).allocate(bytes); }
+  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
+  c10::DataPtr allocate(std::size_t bytes) const {
     if (bytes < kThreshold) return fallback_->allocate(bytes);
     const std::size_t size = size_class(bytes);
     void* p = take_cached(size);
