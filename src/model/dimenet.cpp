@@ -72,11 +72,12 @@ DimeNet::DimeNet(const nlohmann::ordered_json& config, const std::vector<std::st
   if (!config.at("trainable").get<bool>()) freeze_parameters(*this);
 }
 
-at::Tensor DimeNet::output(const Output& block, const at::Tensor& message, const at::Tensor& rbf,
-                           const at::Tensor& centre, int64_t natoms) const {
+at::Tensor DimeNet::output(const Output& block, const at::Tensor& message, const Edges& edges, int64_t natoms,
+                           const GraphPartition& part) const {
   // The radial gate has no bias: an edge's contribution vanishes with its envelope at rcut.
-  const at::Tensor x = block.rbf.forward(rbf) * message;
-  at::Tensor h = block.up.forward(at::zeros({natoms, features_}, x.options()).index_add(0, centre, x));
+  const at::Tensor x = block.rbf.entered(part).forward(edges.rbf) * message;
+  const at::Tensor pooled = part.leave(at::zeros({natoms, features_}, x.options()).index_add(0, edges.centre, x));
+  at::Tensor h = block.up.forward(pooled);
   for (const auto& layer : block.hidden) h = swish(layer.forward(h));
   return h;
 }
@@ -89,88 +90,97 @@ at::Tensor angular_triplet_sum(const at::Tensor& x, const at::Tensor& rbf, const
   // every l, and each triplet contributes only its L weights of those rows: L x T multiply-adds
   // per triplet instead of the bases' product, both layers and the gate, and no per-triplet
   // tensor wider than L.
-  // With graph parallelism the (whole) inputs enter this rank's share rather than the rows
-  // built from them: the gradients summed over the ranks are then x's, rbf's and the weights',
-  // not the L times wider rows'.
   const int64_t nedges = rbf.size(0), k = rbf.size(1), l = angular.size(1);
   const at::Tensor down = part.enter(sbf_down.matrix());  // (L * K, B)
-  const at::Tensor radial_down =
-      dense_mm(part.enter(rbf), down.view({l, k, -1}).permute({1, 0, 2}).reshape({k, -1}));  // (E, L * B)
+  const at::Tensor radial_down = dense_mm(rbf, down.view({l, k, -1}).permute({1, 0, 2}).reshape({k, -1}));  // (E, L * B)
   const at::Tensor q = sbf_up.entered(part).forward(radial_down.view({nedges * l, -1})).view({nedges, -1});  // (E, L * T)
-  const at::Tensor per_order = part.enter(x).repeat({1, l}) * q;
-  return part.leave(gather_contract_scatter(per_order, angular, triplets));
+  return gather_contract_scatter(x.repeat({1, l}) * q, angular, triplets);
 }
 
-at::Tensor DimeNet::interact(const Interaction& block, const at::Tensor& message, const at::Tensor& rbf,
+at::Tensor DimeNet::interact(const Interaction& block, const at::Tensor& message, const Edges& edges,
                              const Triplets& triplets, const GraphPartition& part) const {
-  auto residual = [](const Residual& r, const at::Tensor& h) {
-    return h + swish(r.second.forward(swish(r.first.forward(h))));
+  const auto linear = [&part](const Linear& layer, const at::Tensor& x) { return layer.entered(part).forward(x); };
+  auto residual = [&](const Residual& r, const at::Tensor& h) {
+    return h + swish(linear(r.second, swish(linear(r.first, h))));
   };
-  const at::Tensor x_ji = swish(block.ji.forward(message));
+  const at::Tensor x_ji = swish(linear(block.ji, message));
   // Messages kj gated by their radial basis, narrowed, gated per triplet by the angular basis and
-  // summed onto the edge ji they lead into.
-  at::Tensor x_kj = swish(block.kj.forward(message)) * block.rbf_up.forward(block.rbf_down.forward(rbf));
-  x_kj = swish(block.down.forward(x_kj));
-  x_kj = angular_triplet_sum(x_kj, rbf, triplets.angular, block.sbf_down, block.sbf_up, triplets.pairs, part);
-  x_kj = swish(block.up.forward(x_kj));
+  // summed onto the edge ji they lead into: over the group, of which this rank keeps its own edges.
+  at::Tensor x_kj = swish(linear(block.kj, message)) * linear(block.rbf_up, linear(block.rbf_down, edges.rbf));
+  x_kj = swish(linear(block.down, x_kj));
+  const at::Tensor summed = angular_triplet_sum(x_kj, edges.rbf, triplets.angular, block.sbf_down, block.sbf_up,
+                                                triplets.pairs, part);
+  x_kj = part.enter(part.leave(summed)).narrow(0, edges.own.begin, edges.own.count);
+  x_kj = swish(linear(block.up, x_kj));
 
   at::Tensor h = x_ji + x_kj;
   for (const auto& r : block.before_skip) h = residual(r, h);
-  h = swish(block.skip.forward(h)) + message;
+  h = swish(linear(block.skip, h)) + message;
   for (const auto& r : block.after_skip) h = residual(r, h);
   return h;
 }
 
 at::Tensor DimeNet::forward(const ModelInput& input) const {
   if (!input.triplet_kj.defined()) fail("dimenet: the model input has no triplets (built without them)");
-  const int64_t natoms = input.natoms();
-  const at::Tensor& rij = input.edge_vec;
-  const at::Tensor r = at::sqrt((rij * rij).sum(1, true));
-  const at::Tensor rbf = bessel_basis(r, rcut_, radial_basis_) * polynomial_envelope(r, rcut_, envelope_exponent_);
-
-  // With graph parallelism this rank computes its share of the triplets (the triplet sums and
-  // their derivatives); edge messages and node features stay whole on every rank.
+  const int64_t natoms = input.natoms(), nedges = input.edge_vec.size(0);
+  // With graph parallelism this rank computes its own range of the edges and the triplets whose
+  // edge kj is in it (see Edges); node features and the angles' unit vectors are whole on every rank.
   static const GraphPartition whole;
   const GraphPartition& part = input.partition ? *input.partition : whole;
-  const auto mine = part.share(input.triplet_kj.size(0));
-  const int64_t nedges = rij.size(0);
-  Triplets triplets{input.triplet_kj.narrow(0, mine.begin, mine.count), input.triplet_ji.narrow(0, mine.begin, mine.count),
-                    {}, {}};
-  triplets.pairs = make_row_pairs(triplets.kj, triplets.ji, nedges, nedges);
-  // Angle at j between j -> i (-r_ji) and j -> k (r_kj).
-  const at::Tensor unit = part.enter(rij / r);
-  triplets.angular = legendre_basis(-gather_dot(unit, unit, triplets.pairs), angular_basis_);  // (nt, L)
+  Edges edges;
+  edges.own = part.share(nedges);
+  const at::Tensor rij = part.enter(input.edge_vec);
+  const at::Tensor r = at::sqrt((rij * rij).sum(1, true));
+  const at::Tensor r_own = r.narrow(0, edges.own.begin, edges.own.count);
+  edges.rbf = bessel_basis(r_own, rcut_, radial_basis_) * polynomial_envelope(r_own, rcut_, envelope_exponent_);
+  edges.centre = input.edge_center.narrow(0, edges.own.begin, edges.own.count);
+  const at::Tensor neighbor = input.edge_neighbor.narrow(0, edges.own.begin, edges.own.count);
 
-  const at::Tensor& centre = input.edge_center;
-  const at::Tensor& neighbor = input.edge_neighbor;
-  const auto embed = [this, centre, neighbor, atype = input.atype, natoms](const std::vector<at::Tensor>& in) {
-    const at::Tensor atom = embedding_.forward(atype);
-    at::Tensor message = swish(embed_edge_.forward(
-        at::cat({atom.index_select(0, centre), atom.index_select(0, neighbor), swish(embed_rbf_.forward(in[0]))}, 1)));
-    at::Tensor pooled = output(outputs_[0], message, in[0], centre, natoms);
+  at::Tensor kj = input.triplet_kj, ji = input.triplet_ji;
+  if (input.partition) {
+    const at::Tensor mine = ((kj >= edges.own.begin) & (kj < edges.own.begin + edges.own.count)).nonzero().view({-1});
+    kj = kj.index_select(0, mine);
+    ji = ji.index_select(0, mine);
+  }
+  Triplets triplets;
+  triplets.pairs = make_row_pairs(kj - edges.own.begin, ji, edges.own.count, nedges);
+  // Angle at j between j -> i (-r_ji) and j -> k (r_kj).
+  const at::Tensor unit = rij / r;
+  triplets.angular = legendre_basis(-gather_dot(unit.narrow(0, edges.own.begin, edges.own.count), unit, triplets.pairs),
+                                    angular_basis_);  // (triplets, L)
+
+  // Captured by value: recompute_in_backward runs these again after forward has returned.
+  const auto embed = [this, edges, neighbor, atype = input.atype, natoms, part](const std::vector<at::Tensor>& in) {
+    const at::Tensor atom = part.enter(embedding_.forward(atype));
+    const Edges own{edges.own, in[0], edges.centre};
+    at::Tensor message = swish(embed_edge_.entered(part).forward(at::cat(
+        {atom.index_select(0, own.centre), atom.index_select(0, neighbor), swish(embed_rbf_.entered(part).forward(in[0]))},
+        1)));
+    at::Tensor pooled = output(outputs_[0], message, own, natoms, part);
     return std::vector<at::Tensor>{message, pooled};
   };
   // Large force passes keep one block's activations at a time (graph parallelism keeps all: its
   // exchanges would run again in the backward).
   const bool recompute = RecomputeScope::raised() && !input.partition;
-  const std::vector<at::Tensor> embedded = recompute ? recompute_in_backward(embed, {rbf}) : embed({rbf});
+  const std::vector<at::Tensor> embedded = recompute ? recompute_in_backward(embed, {edges.rbf}) : embed({edges.rbf});
   at::Tensor message = embedded[0], descriptor = embedded[1];
   for (std::size_t k = 0; k < interactions_.size(); ++k) {
     if (recompute) {
-      const auto block = [this, k, triplets, centre, natoms](const std::vector<at::Tensor>& in) {
-        Triplets own = triplets;
-        own.angular = in[2];
-        at::Tensor next = interact(interactions_[k], in[0], in[1], own, whole);
-        at::Tensor pooled = output(outputs_[k + 1], next, in[1], centre, natoms);
+      const auto block = [this, k, edges, triplets, natoms](const std::vector<at::Tensor>& in) {
+        const Edges own{edges.own, in[1], edges.centre};
+        Triplets gated = triplets;
+        gated.angular = in[2];
+        at::Tensor next = interact(interactions_[k], in[0], own, gated, whole);
+        at::Tensor pooled = output(outputs_[k + 1], next, own, natoms, whole);
         return std::vector<at::Tensor>{next, pooled};
       };
-      const std::vector<at::Tensor> out = recompute_in_backward(block, {message, rbf, triplets.angular});
+      const std::vector<at::Tensor> out = recompute_in_backward(block, {message, edges.rbf, triplets.angular});
       message = out[0];
       descriptor = descriptor + out[1];
       continue;
     }
-    message = interact(interactions_[k], message, rbf, triplets, part);
-    descriptor = descriptor + output(outputs_[k + 1], message, rbf, centre, natoms);
+    message = interact(interactions_[k], message, edges, triplets, part);
+    descriptor = descriptor + output(outputs_[k + 1], message, edges, natoms, part);
   }
   return descriptor;
 }

@@ -25,6 +25,10 @@ std::unique_ptr<Descriptor> make_dimenet(const nlohmann::ordered_json& config, c
 // sbf_up(sbf_down(a(t) (x) rbf(kj))), the outer product of a triplet's angular basis a (L) and
 // its edge kj's radial basis (K) flattened as l K + k. x (E, T), rbf (E, K), angular (nt, L);
 // `part` as for the triplets' share.
+// The triplet sum onto every edge ji of the messages x of the edges kj, gated by the angular
+// basis of each triplet and the radial basis rbf of kj; x and rbf are rows of the edges the
+// triplets' kj side numbers (a rank's own edges under graph parallelism), the result is (all
+// edges, width) and, under graph parallelism, this rank's partial sum.
 at::Tensor angular_triplet_sum(const at::Tensor& x, const at::Tensor& rbf, const at::Tensor& angular,
                                const Linear& sbf_down, const Linear& sbf_up, const RowPairs& triplets,
                                const GraphPartition& part);
@@ -57,15 +61,21 @@ class DimeNet : public Descriptor {
     Linear rbf, up;
     std::vector<Linear> hidden;
   };
-  at::Tensor output(const Output& block, const at::Tensor& message, const at::Tensor& rbf, const at::Tensor& centre,
-                    int64_t natoms) const;
-  // `kj`, `ji` and `angular` (the Legendre basis of each triplet's angle) are this rank's share
-  // of the triplets (all of them without graph parallelism); edge messages are whole on every rank.
-  struct Triplets {
-    at::Tensor kj, ji, angular;
-    RowPairs pairs;  // edge kj -> edge ji, for the triplet sum
+  // Under graph parallelism a rank holds its own contiguous range of the edges (all of them
+  // without): their messages, radial bases and centres, and the triplets whose edge kj is one of
+  // them. Triplet sums reach edges ji of any rank, so they are summed over the group and each
+  // rank keeps its own rows; per-atom sums of the output blocks are summed over the group too.
+  struct Edges {
+    GraphPartition::Range own;
+    at::Tensor rbf, centre;  // of the own edges
   };
-  at::Tensor interact(const Interaction& block, const at::Tensor& message, const at::Tensor& rbf,
+  struct Triplets {
+    at::Tensor angular;  // (triplets, angular_basis): the Legendre basis of each triplet's angle
+    RowPairs pairs;      // own edge kj (numbered from own.begin) -> edge ji (of all), for the triplet sum
+  };
+  at::Tensor output(const Output& block, const at::Tensor& message, const Edges& edges, int64_t natoms,
+                    const GraphPartition& part) const;
+  at::Tensor interact(const Interaction& block, const at::Tensor& message, const Edges& edges,
                       const Triplets& triplets, const GraphPartition& part) const;
 
   double rcut_;

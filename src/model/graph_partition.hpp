@@ -1,7 +1,7 @@
 #pragma once
 // Graph parallelism (fairchem's GemNet-GP, restated): the ranks of a group hold the same graph
-// and each computes its own contiguous share of the expensive per-edge (PaiNN) or per-triplet
-// (DimeNet) work. Two crossings, each with the other as its gradient, keep everything else
+// and each computes its own contiguous share of the expensive work: the per-edge messages
+// (PaiNN), the edges and the triplets those edges start (DimeNet). Two crossings, each with the other as its gradient, keep everything else
 // replicated and exact:
 //   enter(x): a replicated tensor (node features, edge vectors, a weight) used in per-rank work;
 //             forward identity, backward sums the ranks' partial gradients;

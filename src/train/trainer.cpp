@@ -468,6 +468,10 @@ void Trainer::run() {
   const int64_t payload_at_start = comm_->payload_bytes();
   int64_t step_payload = 0;  // of the training steps alone
   const auto t0 = std::chrono::steady_clock::now();
+  // The first step also builds its inputs and faults in every page of its peak memory (seconds
+  // for a large graph on some machines); the time after it is the steady rate (as DeePMD-kit
+  // reports its average "excluding the first batches").
+  std::optional<std::chrono::steady_clock::time_point> after_first;
   auto last = t0;
   int64_t last_step = start_step_;
   for (int64_t step = start_step_; step < numb_steps_; ++step) {
@@ -542,12 +546,19 @@ void Trainer::run() {
       }
     }
     if (display_step % save_freq == 0 || display_step == numb_steps_) save(display_step);
+    if (!after_first) after_first = std::chrono::steady_clock::now();
   }
   end_progress_line();
-  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  spdlog::info("finished {} steps in {} ({:.3f} s/step); learning curve in {}", numb_steps_ - start_step_,
-               format_duration(total), total / static_cast<double>(std::max<int64_t>(1, numb_steps_ - start_step_)),
-               lcurve_path());
+  const auto end = std::chrono::steady_clock::now();
+  const double total = std::chrono::duration<double>(end - t0).count();
+  const int64_t steps_run = numb_steps_ - start_step_;
+  const std::string steady =
+      steps_run > 1 ? fmt::format("; {:.3f} s/step after the first",
+                                  std::chrono::duration<double>(end - *after_first).count() /
+                                      static_cast<double>(steps_run - 1))
+                    : "";
+  spdlog::info("finished {} steps in {} ({:.3f} s/step{}); learning curve in {}", steps_run, format_duration(total),
+               total / static_cast<double>(std::max<int64_t>(1, steps_run)), steady, lcurve_path());
   if (comm_->world_size() > 1) {
     const double steps = static_cast<double>(std::max<int64_t>(1, numb_steps_ - start_step_));
     spdlog::info("collectives: {:.3f} MB per training step handed to all-reduce/broadcast by rank 0, and {:.3f} MB "
