@@ -19,7 +19,7 @@ TORCH_LIB="$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(to
 CUDNN="$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || true)"
 export LD_LIBRARY_PATH="$DEPS/root/usr/lib/x86_64-linux-gnu:$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 JOBS="$(nproc)"
-export OMP_NUM_THREADS=8
+export OMP_NUM_THREADS=8 TORCH_CUDA_ARCH_LIST=9.0  # the H200 (Hopper, sm_90)
 
 {
   date -u

@@ -560,7 +560,7 @@ void Trainer::run() {
   spdlog::info("finished {} steps in {} ({:.3f} s/step{}); learning curve in {}", steps_run, format_duration(total),
                total / static_cast<double>(std::max<int64_t>(1, steps_run)), steady, lcurve_path());
   if (comm_->world_size() > 1) {
-    const double steps = static_cast<double>(std::max<int64_t>(1, numb_steps_ - start_step_));
+    const double steps = static_cast<double>(std::max<int64_t>(1, steps_run));
     spdlog::info("collectives: {:.3f} MB per training step handed to all-reduce/broadcast by rank 0, and {:.3f} MB "
                  "per step for learning-curve rows and checkpoints",
                  static_cast<double>(step_payload) / 1e6 / steps,
