@@ -13,8 +13,9 @@
  *
  * Version 2 adds per-atom virials (af_model_compute_atomic) and domains with ghost atoms as in
  * LAMMPS (af_model_compute_local, af_model_receptive_field); version 3 adds domains whose ghost
- * features are exchanged between message-passing layers (af_model_compute_exchange). Earlier
- * versions' functions are unchanged.
+ * features are exchanged between message-passing layers (af_model_compute_exchange); version 4
+ * adds running the model on a GPU (af_model_set_device). Earlier versions' functions are
+ * unchanged.
  *
  * Not provided: several frames per call, neighbour lists supplied by the caller.
  *
@@ -24,7 +25,7 @@
 #define ATOMFORGE_ATOMFORGE_H
 
 /* Bumped when a function is added or its meaning changes. */
-#define ATOMFORGE_API_VERSION 3
+#define ATOMFORGE_API_VERSION 4
 
 #if defined(_WIN32)
 #  if defined(ATOMFORGE_BUILDING_LIBRARY)
@@ -96,6 +97,12 @@ ATOMFORGE_EXPORT double af_model_receptive_field(const af_model* model);
 
 /* The head used by af_model_compute; "" when not loaded. */
 ATOMFORGE_EXPORT const char* af_model_head(const af_model* model);
+
+/* Runs the model on `device` from now on: "cpu", "cuda" (GPU 0) or "cuda:N". Coordinates and
+ * results stay in host memory (each computation moves its input over and its results back).
+ * AF_ERR_ARGUMENT, with the message, for a device this library (a CUDA LibTorch is needed) or
+ * machine lacks; the model then stays where it was. (Version 4.) */
+ATOMFORGE_EXPORT int af_model_set_device(af_model* model, const char* device);
 
 /* Computes one frame of `natoms` (>= 1) atoms.
  *   coord       natoms x 3, Cartesian, Angstrom

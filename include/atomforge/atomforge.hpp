@@ -74,6 +74,11 @@ class Model {
   }
   double cutoff() const { return af_model_cutoff(handle_); }
   std::string head() const { return af_model_head(handle_); }
+  // "cpu", "cuda" or "cuda:N": where later computations run. Throws ApiError.
+  void set_device(const std::string& device) {
+    const int code = af_model_set_device(handle_, device.c_str());
+    if (code != AF_OK) throw ApiError(code, af_model_error(handle_));
+  }
   af_model* handle() const noexcept { return handle_; }
 
   // One frame: coord natoms x 3, types natoms (indices into type_map()), box 9 values or empty

@@ -43,14 +43,23 @@ void PairAtomforge::allocate() {
     for (int j = i; j <= n; ++j) setflag[i][j] = 0;
 }
 
-// pair_style atomforge MODEL [head NAME]
+// pair_style atomforge MODEL [head NAME] [device DEVICE]
 void PairAtomforge::settings(int narg, char **arg) {
-  if (narg != 1 && !(narg == 3 && std::strcmp(arg[1], "head") == 0))
-    error->all(FLERR, std::string("Illegal pair_style atomforge command: expected MODEL [head NAME]"));
+  const char *head = nullptr, *device = nullptr;
+  bool understood = narg >= 1 && narg % 2 == 1;
+  for (int k = 1; understood && k + 1 < narg; k += 2) {
+    if (std::strcmp(arg[k], "head") == 0 && head == nullptr) head = arg[k + 1];
+    else if (std::strcmp(arg[k], "device") == 0 && device == nullptr) device = arg[k + 1];
+    else understood = false;
+  }
+  if (!understood)
+    error->all(FLERR, std::string("Illegal pair_style atomforge command: expected MODEL [head NAME] [device DEVICE]"));
   af_model_free(model_);
-  model_ = af_model_load(arg[0], narg == 3 ? arg[2] : nullptr);
+  model_ = af_model_load(arg[0], head);
   if (model_ == nullptr) error->all(FLERR, std::string("pair_style atomforge: out of memory"));
   if (!af_model_ok(model_)) error->all(FLERR, std::string("pair_style atomforge: ") + af_model_error(model_));
+  if (device != nullptr && af_model_set_device(model_, device) != AF_OK)
+    error->all(FLERR, std::string("pair_style atomforge: ") + af_model_error(model_));
   if (comm->me == 0) {
     std::string types;
     for (int t = 0; t < af_model_ntypes(model_); ++t) types += std::string(" ") + af_model_type_name(model_, t);

@@ -18,6 +18,7 @@
 
 #include "core/error.hpp"
 #include "core/tensor_file.hpp"
+#include "model/device.hpp"
 #include "model/energy_model.hpp"
 #include "model/ghost_exchange.hpp"
 #include "model/huge_page_allocator.hpp"
@@ -303,6 +304,15 @@ double af_model_receptive_field(const af_model* model) {
 }
 
 const char* af_model_head(const af_model* model) { return af_model_ok(model) ? model->head.c_str() : ""; }
+
+int af_model_set_device(af_model* model, const char* device) {
+  if (const int code = check_loaded(model); code != AF_OK) return code;
+  return guarded(model, AF_ERR_ARGUMENT, [&] {
+    if (device == nullptr) throw ArgumentError("af_model_set_device: device is NULL");
+    model->model->to(atomforge::model::resolve_device(device, "af_model_set_device"));
+    return AF_OK;
+  });
+}
 
 int af_model_compute(af_model* model, int natoms, const double* coord, const int* types, const double* box,
                      double* energy, double* force, double* virial, double* atom_energy) {

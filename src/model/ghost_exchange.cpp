@@ -13,8 +13,9 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// (nall, width) in double, a copy the exchange may write.
-at::Tensor exchange_rows(const at::Tensor& x) { return x.detach().to(at::kDouble).contiguous().clone(); }
+// (nall, width) in double in host memory (the caller's exchange reads and writes it there, wherever
+// the model runs), a copy the exchange may write.
+at::Tensor exchange_rows(const at::Tensor& x) { return x.detach().to(at::kCPU, at::kDouble).contiguous().clone(); }
 
 struct Refresh : torch::autograd::Function<Refresh> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t exchange, int64_t nowned) {
@@ -22,7 +23,7 @@ struct Refresh : torch::autograd::Function<Refresh> {
     ctx->saved_data["nowned"] = nowned;
     at::Tensor rows = exchange_rows(x);
     reinterpret_cast<GhostExchange*>(exchange)->forward(rows.data_ptr<double>(), rows.size(0), rows.size(1));
-    return rows.to(x.scalar_type());
+    return rows.to(x.device(), x.scalar_type());
   }
   // Owned rows pass their gradient through and collect their ghosts'; ghost rows of the input get
   // none (the output's ghost rows do not depend on them). Custom functions get zeros for undefined
@@ -33,7 +34,7 @@ struct Refresh : torch::autograd::Function<Refresh> {
     reinterpret_cast<GhostExchange*>(ctx->saved_data["exchange"].toInt())
         ->reverse(rows.data_ptr<double>(), rows.size(0), rows.size(1));
     rows.narrow(0, nowned, rows.size(0) - nowned).zero_();
-    return {rows.to(grad[0].scalar_type()), at::Tensor(), at::Tensor()};
+    return {rows.to(grad[0].device(), grad[0].scalar_type()), at::Tensor(), at::Tensor()};
   }
 };
 

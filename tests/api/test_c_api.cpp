@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <regex>
 
@@ -92,7 +93,7 @@ class CApi : public TinyModelTest {
 };
 
 TEST_F(CApi, VersionAndModelInfo) {
-  EXPECT_EQ(ATOMFORGE_API_VERSION, 3);
+  EXPECT_EQ(ATOMFORGE_API_VERSION, 4);
   EXPECT_EQ(af_api_version(), ATOMFORGE_API_VERSION);
   Handle handle(af_model_load(checkpoint_.c_str(), nullptr));
   ASSERT_NE(handle.get(), nullptr);
@@ -231,6 +232,39 @@ TEST_F(CApi, BadArgumentsGiveErrorsAndLeaveOutputsAlone) {
   } catch (const atomforge::ApiError& e) {
     EXPECT_EQ(e.code(), AF_ERR_ARGUMENT);
   }
+}
+
+// A device this library or machine lacks is an argument error that leaves the model where it was;
+// on the device ATOMFORGE_TEST_DEVICE names (the CPU by default) the results equal the CPU's.
+TEST_F(CApi, DeviceIsCheckedAndResultsReturnToTheHost) {
+  Handle host(af_model_load(checkpoint_.c_str(), nullptr)), moved(af_model_load(checkpoint_.c_str(), nullptr));
+  ASSERT_TRUE(af_model_ok(host.get()) && af_model_ok(moved.get()));
+  EXPECT_EQ(af_model_set_device(nullptr, "cpu"), AF_ERR_NULL_HANDLE);
+  EXPECT_EQ(af_model_set_device(moved.get(), nullptr), AF_ERR_ARGUMENT);
+  for (const char* bad : {"tpu", "cuda:99", ""}) {
+    EXPECT_EQ(af_model_set_device(moved.get(), bad), AF_ERR_ARGUMENT) << bad;
+    EXPECT_NE(std::string(af_model_error(moved.get())).find(std::string("'") + bad + "'"), std::string::npos)
+        << af_model_error(moved.get());
+  }
+  const char* device = std::getenv("ATOMFORGE_TEST_DEVICE");
+  ASSERT_EQ(af_model_set_device(moved.get(), device != nullptr && *device != '\0' ? device : "cpu"), AF_OK)
+      << af_model_error(moved.get());
+  EXPECT_STREQ(af_model_error(moved.get()), "");
+
+  const double coord[9] = {0, 0, 0, 0.96, 0, 0, -0.24, 0.93, 0};
+  const int types[3] = {0, 1, 1};
+  double e_host = 0, e_moved = 0;
+  std::vector<double> f_host(9), f_moved(9);
+  ASSERT_EQ(af_model_compute(host.get(), 3, coord, types, nullptr, &e_host, f_host.data(), nullptr, nullptr), AF_OK);
+  ASSERT_EQ(af_model_compute(moved.get(), 3, coord, types, nullptr, &e_moved, f_moved.data(), nullptr, nullptr), AF_OK)
+      << af_model_error(moved.get());
+  expect_close(e_moved, e_host, "energy");
+  expect_close_each(f_moved, f_host, 9, "force");
+
+  atomforge::Model wrapper(checkpoint_);
+  EXPECT_THROW(wrapper.set_device("gpu"), atomforge::ApiError);
+  wrapper.set_device("cpu");
+  EXPECT_EQ(wrapper.compute({coord, coord + 9}, {0, 1, 1}).energy, e_host);
 }
 
 TEST_F(CApi, ExampleCProgramPrintsTheApiEnergy) {

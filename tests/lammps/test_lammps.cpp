@@ -339,5 +339,21 @@ TEST_F(Lammps, UnknownElementIsAnError) {
   EXPECT_NE(r.output.find("no element 'Xe'"), std::string::npos) << r.output;
 }
 
+// pair_style's keywords in any order; a device this build or machine lacks is an error naming it.
+TEST_F(Lammps, PairStyleKeywordsAndDevice) {
+  write_data_file(*dir_ / "water_kw.data", load_water(), {1, 2});
+  const std::string model_path = trained("se_e2_a");
+  ASSERT_FALSE(model_path.empty());
+  const std::string data = *dir_ / "water_kw.data";
+  const Result ok = run_lammps("keywords", model_path + " device cpu head default", data, "O H", "run 0\n", 1);
+  EXPECT_EQ(ok.code, 0) << ok.output;
+  const Result device = run_lammps("bad_device", model_path + " device tpu", data, "O H", "run 0\n", 1);
+  EXPECT_NE(device.code, 0) << device.output;
+  EXPECT_NE(device.output.find("'tpu' is not a device"), std::string::npos) << device.output;
+  const Result dangling = run_lammps("dangling", model_path + " head", data, "O H", "run 0\n", 1);
+  EXPECT_NE(dangling.code, 0) << dangling.output;
+  EXPECT_NE(dangling.output.find("expected MODEL [head NAME] [device DEVICE]"), std::string::npos) << dangling.output;
+}
+
 }  // namespace
 }  // namespace atomforge::testing
