@@ -37,7 +37,7 @@ echo "configure: exit $configured"
 [[ $configured -eq 0 ]] || { tail -40 "$OUT/configure.log"; exit 1; }
 
 # -k 0: every target that can build does, and the log lists every error at once.
-timeout 360 ninja -C build-gpu -k 0 -j "$JOBS" test_model_generic_kernels test_model_physics bench_se_e2_a atomforge \
+timeout 360 ninja -C build-gpu -k 0 -j "$JOBS" test_model_generic_kernels test_model_physics test_c_api bench_se_e2_a atomforge \
   > "$OUT/build.log" 2>&1
 echo "build: exit $?"
 grep -E "error:|FAILED:" "$OUT/build.log" | head -30
@@ -47,6 +47,8 @@ grep -E "error:|FAILED:" "$OUT/build.log" | head -30
     echo "== ATOMFORGE_TEST_DEVICE=$device"
     ATOMFORGE_TEST_DEVICE=$device timeout 120 build-gpu/tests/model/test_model_generic_kernels
   done
+  echo "== C API on cuda"
+  ATOMFORGE_TEST_DEVICE=cuda timeout 120 build-gpu/tests/api/test_c_api --gtest_filter='*Device*'
   echo "== physics (CPU kernels, this LibTorch)"
   timeout 120 build-gpu/tests/model/test_model_physics
 } > "$OUT/tests.log" 2>&1
