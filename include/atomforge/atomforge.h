@@ -61,7 +61,7 @@ ATOMFORGE_EXPORT int af_api_version(void);
  * only head (an error naming the heads when there are several). Returns NULL only when out of
  * memory; on any other failure it returns a handle with af_model_ok() == 0 and the message
  * (naming the file) in af_model_error(). Free the handle with af_model_free() in all cases.
- * The first call makes libtorch take its CPU tensors of 32 MiB and more, for the process's
+ * The first call makes libtorch take its CPU tensors of 2 MiB and more, for the process's
  * lifetime, from mappings with transparent huge pages asked for (madvise), kept for reuse when
  * freed: large systems' edge arrays then cost no page faults from one step to the next. Mapped
  * memory never exceeds the most those tensors ever held at once. */

@@ -20,7 +20,7 @@ namespace atomforge::model {
 
 namespace {
 
-constexpr std::size_t kThreshold = 32 << 20;  // glibc's largest mmap threshold on 64-bit systems
+constexpr std::size_t kThreshold = 2 << 20;  // one transparent huge page
 
 // Guarded by mutex(); zero until the allocator is installed.
 LargeBlockUsage usage;
