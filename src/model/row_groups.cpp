@@ -21,6 +21,7 @@ void save_groups(AutogradContext* ctx, const RowGroups& groups) {
   ctx->saved_data["index"] = c10::List<at::Tensor>(groups.index);
   ctx->saved_data["rows"] = groups.rows;
   ctx->saved_data["covers_all"] = groups.covers_all;
+  ctx->saved_data["first"] = groups.first;
 }
 
 RowGroups saved_groups(AutogradContext* ctx) {
@@ -28,13 +29,39 @@ RowGroups saved_groups(AutogradContext* ctx) {
   for (const at::Tensor& index : ctx->saved_data["index"].toTensorList()) groups.index.push_back(index);
   groups.rows = ctx->saved_data["rows"].toInt();
   groups.covers_all = ctx->saved_data["covers_all"].toBool();
+  groups.first = ctx->saved_data["first"].toIntVector();
   return groups;
 }
 
-variable_list split_kernel(const at::Tensor& x, const RowGroups& groups) {
+// A view for consecutive rows, else whole rows copied in parallel when `copy_rows` (libtorch's
+// index_select copies (128, 1600) on one thread, a third of a millisecond); without it,
+// index_select, which libtorch differentiates (the path for other devices).
+variable_list split_kernel(const at::Tensor& x, const RowGroups& groups, bool copy_rows) {
   variable_list parts;
   parts.reserve(groups.index.size());
-  for (const at::Tensor& index : groups.index) parts.push_back(x.index_select(0, index));
+  const bool rows_whole = copy_rows && x.is_contiguous() && x.device().is_cpu();
+  for (std::size_t g = 0; g < groups.index.size(); ++g) {
+    const at::Tensor& index = groups.index[g];
+    if (groups.first.size() == groups.index.size() && groups.first[g] >= 0) {
+      parts.push_back(x.narrow(0, groups.first[g], index.size(0)));
+      continue;
+    }
+    if (!rows_whole || x.numel() == 0) {
+      parts.push_back(x.index_select(0, index));
+      continue;
+    }
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape[0] = index.size(0);
+    at::Tensor part = at::empty(shape, x.options());
+    const int64_t row_bytes = x.nbytes() / x.size(0);
+    const auto* from = static_cast<const char*>(x.data_ptr());
+    auto* to = static_cast<char*>(part.data_ptr());
+    const int64_t* rows = index.data_ptr<int64_t>();
+    at::parallel_for(0, part.size(0), kGrainRows, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) std::memcpy(to + r * row_bytes, from + rows[r] * row_bytes, row_bytes);
+    });
+    parts.push_back(part);
+  }
   return parts;
 }
 
@@ -63,7 +90,7 @@ struct Merge;
 struct Split : torch::autograd::Function<Split> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const RowGroups& groups) {
     save_groups(ctx, groups);
-    return split_kernel(x, groups);
+    return split_kernel(x, groups, true);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad);
 };
@@ -92,8 +119,13 @@ RowGroups group_rows_by_value(const at::Tensor& values, int64_t groups) {
   out.rows = values.size(0);
   int64_t grouped = 0;
   for (int64_t g = 0; g < groups; ++g) {
-    out.index.push_back((values == g).nonzero().view({-1}));
-    grouped += out.index.back().size(0);
+    const at::Tensor index = (values == g).nonzero().view({-1});
+    out.index.push_back(index);
+    const int64_t n = index.size(0);
+    grouped += n;
+    const bool consecutive = values.device().is_cpu() && n > 0 &&
+                             index.data_ptr<int64_t>()[n - 1] - index.data_ptr<int64_t>()[0] == n - 1;
+    out.first.push_back(consecutive ? index.data_ptr<int64_t>()[0] : -1);
   }
   out.covers_all = grouped == out.rows;
   return out;
@@ -101,7 +133,7 @@ RowGroups group_rows_by_value(const at::Tensor& values, int64_t groups) {
 
 std::vector<at::Tensor> split_row_groups(const at::Tensor& x, const RowGroups& groups) {
   if (x.size(0) != groups.rows) fail("split_row_groups: the table has {} rows, the groups {}", x.size(0), groups.rows);
-  if (!cpu_kernels_for(x)) return split_kernel(x, groups);  // index_select, differentiable as it is
+  if (!cpu_kernels_for(x)) return split_kernel(x, groups, false);  // differentiable as it is
   return Split::apply(x, groups);
 }
 

@@ -16,6 +16,9 @@ struct RowGroups {
   std::vector<at::Tensor> index;  // int64, the rows of each group in order
   int64_t rows = 0;               // rows of the whole table
   bool covers_all = false;        // every row is in exactly one group
+  // Per group, its first row when its rows are consecutive (atoms sorted by type, as DeePMD-kit's
+  // systems usually are), else -1: such a part is a view of the table, not a copy.
+  std::vector<int64_t> first;
 };
 
 // Group g: the rows whose value is g, for values in [0, groups); rows with other values are in no

@@ -444,11 +444,18 @@ at::Tensor row_types(bool partial) {
 
 TEST_P(SegmentContraction, RowGroupsSplitMatchesIndexSelect) {
   at::Generator generator = at::detail::createCPUGenerator(5);
-  for (const bool partial : {false, true}) {
-    const at::Tensor types = row_types(partial);
+  // Interleaved types (rows copied), with a row of no group, and sorted (parts are views).
+  for (const int variant : {0, 1, 2}) {
+    const bool partial = variant == 1, sorted = variant == 2;
+    const at::Tensor types = sorted ? std::get<0>(row_types(false).sort()) : row_types(partial);
     const RowGroups groups = group_rows_by_value(types, 3);
     EXPECT_EQ(groups.covers_all, !partial);
     const at::Tensor x = at::randn({11, 6}, generator, at::TensorOptions().dtype(GetParam()));
+    if (sorted) {
+      const auto parts = split_row_groups(x, groups);
+      EXPECT_EQ(parts[0].data_ptr(), x.data_ptr()) << "type 0's rows come first: a view";
+      EXPECT_EQ(parts[2].data_ptr(), x[groups.index[0].size(0)].data_ptr()) << "type 2's rows follow: a view";
+    }
     // Each part through a different function, so that the parts' gradients differ.
     auto combine = [](const std::vector<at::Tensor>& parts) {
       return at::cat({parts[0].sin().reshape({-1}), parts[1].reshape({-1}), (parts[2] * parts[2]).reshape({-1})});
