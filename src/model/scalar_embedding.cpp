@@ -136,23 +136,27 @@ Activations with_own_inputs(const std::vector<Layer>& layers, const at::TensorOp
 // over idt).
 bool last_derivable(const std::vector<Layer>& layers) { return !layers.back().idt; }
 
+// With `bias` (the forward), rows 0..c-1 of y hold z - b and become a = tanh(z) here, in the
+// same pass; without (the backward's recomputation), they hold a already. Rows c..2c-1 hold
+// u = t W.
 template <typename T, Residual R>
-ATOMFORGE_VECTOR_CLONES void activate_rows(int64_t c, const Layer& layer, const T* bias_applied_y, const T* idt, const T* xin, T* out_h,
-                   T* out_t) {
-  // bias_applied_y rows 0..c-1 hold a = tanh(z), rows c..2c-1 hold u = t W.
+ATOMFORGE_VECTOR_CLONES void activate_rows(int64_t c, const Layer& layer, T* y, const T* bias, const T* idt,
+                                           const T* xin, T* out_h, T* out_t) {
   const int64_t in = layer.in, out = layer.out;
   for (int64_t i = 0; i < c; ++i) {
-    const T* a = bias_applied_y + i * out;
-    const T* u = bias_applied_y + (c + i) * out;
+    T* a = y + i * out;
+    const T* u = y + (c + i) * out;
     T* oh = out_h + i * out;
     T* ot = out_t + i * out;
+    if (bias != nullptr)
+      for (int64_t j = 0; j < out; ++j) a[j] = tanh_value(a[j] + bias[j]);
     for (int64_t j = 0; j < out; ++j) {
-      T y = a[j], ty = (T(1) - a[j] * a[j]) * u[j];
+      T h = a[j], ty = (T(1) - a[j] * a[j]) * u[j];
       if (idt != nullptr) {
-        y *= idt[j];
+        h *= idt[j];
         ty *= idt[j];
       }
-      oh[j] = y;
+      oh[j] = h;
       ot[j] = ty;
     }
     if constexpr (R != Residual::kNone) {
@@ -178,14 +182,15 @@ void load_inputs(const Activations& saved, const at::Tensor& x, int64_t r0, int6
   }
 }
 
-// Layer l's output values and slopes from its Y and X.
+// Layer l's output values and slopes from its Y (activated here when `bias`) and X.
 template <typename T>
-void activate(const Layer& layer, const LayerParams& p, const T* y, const T* xin, T* out_h, T* out_t, int64_t c) {
+void activate(const Layer& layer, const LayerParams& p, T* y, const T* bias, const T* xin, T* out_h, T* out_t,
+              int64_t c) {
   const T* idt = layer.idt ? p.idt.data_ptr<T>() : nullptr;
   switch (layer.residual) {
-    case Residual::kNone: activate_rows<T, Residual::kNone>(c, layer, y, idt, xin, out_h, out_t); break;
-    case Residual::kSame: activate_rows<T, Residual::kSame>(c, layer, y, idt, xin, out_h, out_t); break;
-    case Residual::kDouble: activate_rows<T, Residual::kDouble>(c, layer, y, idt, xin, out_h, out_t); break;
+    case Residual::kNone: activate_rows<T, Residual::kNone>(c, layer, y, bias, idt, xin, out_h, out_t); break;
+    case Residual::kSame: activate_rows<T, Residual::kSame>(c, layer, y, bias, idt, xin, out_h, out_t); break;
+    case Residual::kDouble: activate_rows<T, Residual::kDouble>(c, layer, y, bias, idt, xin, out_h, out_t); break;
   }
 }
 
@@ -199,11 +204,10 @@ void forward_block(const std::vector<Layer>& layers, const std::vector<LayerPara
     T* y = saved.y_rows<T>(l, r0, layer.out);
     block_gemm<T>(false, false, 2 * c, layer.out, layer.in, xin, layer.in, p[l].matrix.data_ptr<T>(), layer.out, 0, y,
                   layer.out);
-    bias_tanh_rows(y, p[l].bias.data_ptr<T>(), c, layer.out);
     const bool last = l + 1 == layers.size();
     T* out_h = last ? g.data_ptr<T>() + r0 * layer.out : saved.x[l + 1].data_ptr<T>();
     T* out_t = last ? slope.data_ptr<T>() + r0 * layer.out : out_h + c * layer.out;
-    activate<T>(layer, p[l], y, xin, out_h, out_t, c);
+    activate<T>(layer, p[l], y, p[l].bias.data_ptr<T>(), xin, out_h, out_t, c);
   }
 }
 
@@ -214,8 +218,8 @@ void recompute_inputs(const std::vector<Layer>& layers, const std::vector<LayerP
   load_inputs<T>(saved, x, r0, c);
   for (std::size_t l = 0; l + 1 < layers.size(); ++l) {
     T* out_h = saved.x[l + 1].data_ptr<T>();
-    activate<T>(layers[l], p[l], saved.y_rows<T>(l, r0, layers[l].out), saved.x[l].data_ptr<T>(),
-                out_h, out_h + c * layers[l].out, c);
+    activate<T>(layers[l], p[l], saved.y_rows<T>(l, r0, layers[l].out), nullptr, saved.x[l].data_ptr<T>(), out_h,
+                out_h + c * layers[l].out, c);
   }
 }
 
