@@ -80,7 +80,8 @@ struct Options {
                "usage: bench_se_e2_a [--steps N] [--warmup N] [--threads N] [--precision float64|float32]\n"
                "                     [--mode all|train|prepare|infer|peak] [--format json|markdown] [--data DIR]\n"
                "                     (peak: the cores' practical matrix-product rate, the faster of a 2048 x 2048\n"
-               "                      product through libtorch and repeated cache-resident blocks through block_gemm)\n"
+               "                      product through libtorch and repeated cache-resident blocks through block_gemm;\n"
+               "                      and the memory bandwidth, c = a + 1.5 b over three 64 MiB arrays)\n"
                "                     [--profile PREFIX]  (libtorch profiler trace of the timed runs, PREFIX.MODE.json;\n"
                "                                          summarise with bench/profile_summary.py)\n"
                "                     [--model FILE]      (a model section as in input.json, e.g. bench/models/*.json;\n"
@@ -363,6 +364,25 @@ double block_product_gflops(const Options& o) {
   return 2.0 * m * n * k * repeats * threads / t.median() / 1e9;
 }
 
+// Memory bandwidth: c = a + 1.5 b over three 64 MiB arrays (twice the largest L3 cache seen
+// here), split over the threads; the bytes read and written, 24 per element. The training step's
+// element-wise passes over the embedding's (neighbours, 100) arrays run at this rate when they
+// miss the caches, however many threads share it.
+double memory_gbytes_per_s(const Options& o) {
+  constexpr int64_t n = int64_t{8} << 20;
+  const at::Tensor a = at::rand({n}, at::kDouble), b = at::rand({n}, at::kDouble);
+  at::Tensor c = at::zeros({n}, at::kDouble);
+  const double* ap = a.data_ptr<double>();
+  const double* bp = b.data_ptr<double>();
+  double* cp = c.data_ptr<double>();
+  const Timing t = measure(o, "peak", [&](int64_t) {
+    at::parallel_for(0, n, n / at::get_num_threads(), [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) cp[i] = ap[i] + 1.5 * bp[i];
+    });
+  });
+  return 24.0 * n / t.median() / 1e9;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -377,7 +397,8 @@ int main(int argc, char** argv) {
     const double blocks = single ? block_product_gflops<float>(o) : block_product_gflops<double>(o);
     std::cout << json({{"bench", "peak"}, {"precision", o.precision}, {"threads", o.threads},
                        {"gflops", std::max(large, blocks)}, {"gflops_large_mm", large}, {"gflops_block_gemm", blocks},
-                       {"block_gemm_backend", atomforge::model::block_gemm_backend_name()}})
+                       {"block_gemm_backend", atomforge::model::block_gemm_backend_name()},
+                       {"memory_gbytes_per_s", memory_gbytes_per_s(o)}})
                      .dump()
               << std::endl;
     return 0;

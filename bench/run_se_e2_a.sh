@@ -169,10 +169,11 @@ w("The model's own work per frame (`forward_macs`, counted by `bench_se_e2_a`: e
   "product rates with as many threads (`--mode peak`): a 2048 x 2048 product through the same libtorch and "
   "OpenBLAS (OPENBLAS_NUM_THREADS = threads), and a cache-resident (128 x 240)(240 x 240) product repeated on "
   "each thread through the kernels the fused paths call (`block_gemm`, LIBXSMM when built with it): what the "
-  "cores sustain in the best case. Both rates are in the table.")
+  "cores sustain in the best case. Both rates are in the table. Memory GB/s: the rate of c = a + 1.5 b over "
+  "three 64 MiB arrays on as many threads (`--mode peak`), what element-wise passes that miss the caches get.")
 w("")
-w("| threads | forward multiply-adds | training step GFLOP | peak GFLOP/s (2048^2 mm / blocks) | bound s/step | measured s/step | measured / bound | inference bound s/frame (2 forwards) | measured s/frame | measured / bound |")
-w("|---|---|---|---|---|---|---|---|---|---|")
+w("| threads | forward multiply-adds | training step GFLOP | peak GFLOP/s (2048^2 mm / blocks) | bound s/step | measured s/step | measured / bound | inference bound s/frame (2 forwards) | measured s/frame | measured / bound | memory GB/s |")
+w("|---|---|---|---|---|---|---|---|---|---|---|")
 for threads in (1, 2):
     peak = by.get(("system BLAS", "float64", threads, "peak"))
     t = by.get(("system BLAS", "float64", threads, "train")); i = by.get(("system BLAS", "float64", threads, "infer"))
@@ -184,7 +185,7 @@ for threads in (1, 2):
     w(f"| {threads} | {macs / 1e6:.0f} M | {train_flop / 1e9:.2f} | {peak['gflops']:.1f} "
       f"({peak.get('gflops_large_mm', peak['gflops']):.1f} / {peak.get('gflops_block_gemm', float('nan')):.1f}) | {train_bound:.3f} | "
       f"{t['median_s']:.3f} | {t['median_s'] / train_bound:.1f} | {infer_bound:.3f} | {i['median_s']:.3f} | "
-      f"{i['median_s'] / infer_bound:.1f} |")
+      f"{i['median_s'] / infer_bound:.1f} | {peak.get('memory_gbytes_per_s', float('nan')):.0f} |")
 w("")
 w("\"Other load\" is how many CPUs other processes kept busy, in the second before a run (all processes, "
   "the runs were started when it was low if WAIT_IDLE allowed) and on average during its timed steps "

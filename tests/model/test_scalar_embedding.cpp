@@ -191,9 +191,10 @@ void expect_block_gemm_matches_mm() {
   at::Generator generator = at::detail::createCPUGenerator(4);
   const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
   const int64_t pad = 2;
-  // Tiny, large enough for the kernels' register and cache blocking, and deep enough to be summed
-  // in slices along k.
-  for (const auto& [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{7, 5, 3}, {130, 70, 61}, {40, 33, 601}})
+  // Tiny, an outer product (k 1), large enough for the kernels' register and cache blocking, deep
+  // enough to be summed in slices along k, and wide enough to be computed in slices of columns.
+  for (const auto& [m, n, k] :
+       {std::tuple<int64_t, int64_t, int64_t>{7, 5, 3}, {9, 6, 1}, {130, 70, 61}, {40, 33, 601}, {20, 600, 30}})
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (double beta : {0.0, 1.0}) {
