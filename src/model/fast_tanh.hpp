@@ -10,8 +10,9 @@
 
 namespace atomforge::model {
 
-// One value, inline so that the loops of fused kernels (vectorised for the CPU they run on)
-// compute it in place.
+// The single values are inline, so that fused kernels' loops (vectorised for the CPU they run
+// on) compute them in place.
+
 // exp(x) for x in [-708, 0] (double) / [-87, 0] (float), written so that the compiler vectorises
 // it: k = round(x / ln 2) through the 1.5 * 2^52 rounding constant, whose low bits then hold k.
 inline double exp_nonpositive(double x) {

@@ -33,13 +33,28 @@ RowGroups saved_groups(AutogradContext* ctx) {
   return groups;
 }
 
-// A view for consecutive rows, else whole rows copied in parallel when `copy_rows` (libtorch's
-// index_select copies (128, 1600) on one thread, a third of a millisecond); without it,
-// index_select, which libtorch differentiates (the path for other devices).
-variable_list split_kernel(const at::Tensor& x, const RowGroups& groups, bool copy_rows) {
+// Whole rows in parallel: row index[r] of `from` to row r of `to`, or row r of `from` to row
+// index[r] of `to` when scatter.
+void copy_rows(const void* from, void* to, const at::Tensor& index, int64_t row_bytes, bool scatter) {
+  const auto* src = static_cast<const char*>(from);
+  auto* dst = static_cast<char*>(to);
+  const int64_t* rows = index.data_ptr<int64_t>();
+  at::parallel_for(0, index.size(0), kGrainRows, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t to_row = scatter ? rows[r] : r, from_row = scatter ? r : rows[r];
+      std::memcpy(dst + to_row * row_bytes, src + from_row * row_bytes, row_bytes);
+    }
+  });
+}
+
+// A view for consecutive rows, else whole rows copied in parallel when `in_function` (inside
+// Split, which differentiates itself; libtorch's index_select copies (128, 1600) on one thread, a
+// third of a millisecond); without it, index_select, which libtorch differentiates (the path for
+// other devices).
+variable_list split_kernel(const at::Tensor& x, const RowGroups& groups, bool in_function) {
   variable_list parts;
   parts.reserve(groups.index.size());
-  const bool rows_whole = copy_rows && x.is_contiguous() && x.device().is_cpu();
+  const bool rows_whole = in_function && x.is_contiguous() && x.device().is_cpu();
   for (std::size_t g = 0; g < groups.index.size(); ++g) {
     const at::Tensor& index = groups.index[g];
     if (groups.first.size() == groups.index.size() && groups.first[g] >= 0) {
@@ -53,13 +68,7 @@ variable_list split_kernel(const at::Tensor& x, const RowGroups& groups, bool co
     std::vector<int64_t> shape = x.sizes().vec();
     shape[0] = index.size(0);
     at::Tensor part = at::empty(shape, x.options());
-    const int64_t row_bytes = x.nbytes() / x.size(0);
-    const auto* from = static_cast<const char*>(x.data_ptr());
-    auto* to = static_cast<char*>(part.data_ptr());
-    const int64_t* rows = index.data_ptr<int64_t>();
-    at::parallel_for(0, part.size(0), kGrainRows, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) std::memcpy(to + r * row_bytes, from + rows[r] * row_bytes, row_bytes);
-    });
+    copy_rows(x.data_ptr(), part.data_ptr(), index, x.nbytes() / x.size(0), /*scatter=*/false);
     parts.push_back(part);
   }
   return parts;
@@ -73,14 +82,9 @@ at::Tensor merge_kernel(at::TensorList parts, const RowGroups& groups) {
   // Whole rows copied: libtorch's index_copy_ runs its element loop per row, a third of a
   // millisecond for (128, 1600).
   const int64_t row_bytes = out.numel() == 0 ? 0 : out.nbytes() / groups.rows;
-  auto* out_bytes = static_cast<char*>(out.data_ptr());
   for (std::size_t g = 0; g < parts.size(); ++g) {
     const at::Tensor part = parts[g].to(out.scalar_type()).contiguous();
-    const int64_t* index = groups.index[g].data_ptr<int64_t>();
-    const auto* part_bytes = static_cast<const char*>(part.data_ptr());
-    at::parallel_for(0, part.size(0), kGrainRows, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) std::memcpy(out_bytes + index[r] * row_bytes, part_bytes + r * row_bytes, row_bytes);
-    });
+    copy_rows(part.data_ptr(), out.data_ptr(), groups.index[g], row_bytes, /*scatter=*/true);
   }
   return out;
 }
