@@ -46,19 +46,6 @@ int as_int(int64_t v) {
 #endif
 
 #ifdef ATOMFORGE_HAVE_LIBXSMM
-// out (cols x rows, row-major) = the transpose of src (rows x cols, leading dimension ld), in
-// tiles that stay in L1 on both sides (LIBXSMM's libxsmm_otrans made the training step slower).
-template <typename T>
-void transpose_into(const T* src, int64_t ld, int64_t rows, int64_t cols, T* out) {
-  constexpr int64_t kTile = 16;
-  for (int64_t i0 = 0; i0 < rows; i0 += kTile)
-    for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
-      const int64_t i1 = std::min(rows, i0 + kTile), j1 = std::min(cols, j0 + kTile);
-      for (int64_t j = j0; j < j1; ++j)
-        for (int64_t i = i0; i < i1; ++i) out[j * rows + i] = src[i * ld + j];
-    }
-}
-
 // C (m x n, ldc) = beta C + a b^T for a column a (element stride sa) and a row b (stride sb).
 template <typename T>
 ATOMFORGE_VECTOR_CLONES void outer_product(int64_t m, int64_t n, const T* a, int64_t sa, const T* b, int64_t sb,
@@ -114,6 +101,21 @@ bool generated_gemm(bool trans_b, int m, int n, int k, const T* a, int lda, cons
 
 }  // namespace
 
+template <typename T>
+void transpose_into(const T* src, int64_t ld, int64_t rows, int64_t cols, T* out, int64_t ldo) {
+  // Eight rows at a time: each column's eight values are written as one run, and the eight rows
+  // are read as eight streams (faster than square tiles when src comes from memory).
+  constexpr int64_t kRun = 8;
+  for (int64_t i0 = 0; i0 < rows; i0 += kRun) {
+    const int64_t i1 = std::min(rows, i0 + kRun);
+    for (int64_t j = 0; j < cols; ++j)
+      for (int64_t i = i0; i < i1; ++i) out[j * ldo + i] = src[i * ld + j];
+  }
+}
+
+template void transpose_into<double>(const double*, int64_t, int64_t, int64_t, double*, int64_t);
+template void transpose_into<float>(const float*, int64_t, int64_t, int64_t, float*, int64_t);
+
 std::optional<GemmOperand> gemm_operand(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride) {
   if (col_stride == 1 && row_stride >= std::max<int64_t>(1, cols)) return GemmOperand{false, row_stride};
   if (row_stride == 1 && col_stride >= std::max<int64_t>(1, rows)) return GemmOperand{true, col_stride};
@@ -160,7 +162,7 @@ void block_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, con
     // OpenBLAS' Haswell ones (the large case, a weight's transpose, is copied by dense_mm).
     thread_local std::vector<T> copy;
     if (copy.size() < static_cast<std::size_t>(k * n)) copy.resize(static_cast<std::size_t>(k * n));
-    transpose_into(b, ldb, n, k, copy.data());
+    transpose_into(b, ldb, n, k, copy.data(), n);
     b_rows = copy.data();
     ld_rows = n;
   }

@@ -17,6 +17,11 @@ template <typename T>
 void block_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
                 int64_t ldb, T beta, T* c, int64_t ldc);
 
+// out (cols x rows, leading dimension ldo) = the transpose of src (rows x cols, leading dimension
+// ld), on the calling thread.
+template <typename T>
+void transpose_into(const T* src, int64_t ld, int64_t rows, int64_t cols, T* out, int64_t ldo);
+
 // How a strided matrix (rows x cols, element strides along rows and along columns) is passed to
 // block_gemm: row-major with leading dimension ld, or (transposed) the transpose of a row-major
 // (cols x rows) one; none for other strides (copy it first).

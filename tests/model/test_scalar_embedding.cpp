@@ -207,11 +207,12 @@ void expect_block_gemm_matches_mm() {
           block_gemm<T>(ta, tb, m, n, k, a_store.data_ptr<T>(), a_store.size(1), b_store.data_ptr<T>(), b_store.size(1),
                         T(beta), c_store.data_ptr<T>(), c_store.size(1));
           // Against the product in double precision, within the classical rounding bound of a
-          // k-term sum of products, (k + 2) u (|op(A)| |op(B)| + |beta C|) element-wise (Higham).
+          // k-term sum of products, (k + 2) u (|op(A)| |op(B)| + |beta C|) element-wise (Higham),
+          // for this product's unit roundoff u plus the reference's.
           const at::Tensor oa = (ta ? a.t() : a).to(at::kDouble), ob = (tb ? b.t() : b).to(at::kDouble);
           const at::Tensor c0 = c_before.narrow(1, 0, n).to(at::kDouble);
           const at::Tensor want = at::mm(oa, ob) + beta * c0;
-          const double unit = std::numeric_limits<T>::epsilon() / 2;
+          const double unit = (std::numeric_limits<T>::epsilon() + std::numeric_limits<double>::epsilon()) / 2;
           const at::Tensor bound = (k + 2) * unit * (at::mm(oa.abs(), ob.abs()) + beta * c0.abs());
           const at::Tensor error = (c_store.narrow(1, 0, n).to(at::kDouble) - want).abs();
           EXPECT_TRUE((error <= bound).all().item<bool>())
