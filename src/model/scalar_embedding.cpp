@@ -1,6 +1,7 @@
 #include "model/scalar_embedding.hpp"
 
 #include <functional>
+#include <type_traits>
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -32,6 +33,21 @@ struct Layer {
   bool idt;
   Residual residual;
 };
+
+// The residual repeats a layer's input across its output (kSame once, kDouble twice): output
+// column h * span + j, h < copies, adds input column j.
+template <Residual R>
+constexpr int64_t residual_copies = R == Residual::kDouble ? 2 : 1;
+
+// Calls f with the layer's residual as a compile-time constant.
+template <typename F>
+void with_residual(const Layer& layer, F&& f) {
+  switch (layer.residual) {
+    case Residual::kNone: f(std::integral_constant<Residual, Residual::kNone>()); break;
+    case Residual::kSame: f(std::integral_constant<Residual, Residual::kSame>()); break;
+    case Residual::kDouble: f(std::integral_constant<Residual, Residual::kDouble>()); break;
+  }
+}
 
 // widths: n_0 (= 1) .. n_L; idt: per layer, 1 when it has a resnet_dt timestep.
 std::vector<Layer> layout_of(const std::vector<int64_t>& widths, const std::vector<int64_t>& idt) {
@@ -136,38 +152,38 @@ Activations with_own_inputs(const std::vector<Layer>& layers, const at::TensorOp
 // over idt).
 bool last_derivable(const std::vector<Layer>& layers) { return !layers.back().idt; }
 
-// With `bias` (the forward), rows 0..c-1 of y hold z - b and become a = tanh(z) here, in the
-// same pass; without (the backward's recomputation), they hold a already. Rows c..2c-1 hold
-// u = t W.
-template <typename T, Residual R>
-ATOMFORGE_VECTOR_CLONES void activate_rows(int64_t c, const Layer& layer, T* y, const T* bias, const T* idt,
-                                           const T* xin, T* out_h, T* out_t) {
-  const int64_t in = layer.in, out = layer.out;
+// With kActivate (the forward), rows 0..c-1 of y hold z - b and become a = tanh(z) here;
+// without (the backward's recomputation), they hold a already. Rows c..2c-1 hold u = t W. One
+// pass per row.
+template <typename T, Residual R, bool kActivate, bool kIdt>
+ATOMFORGE_VECTOR_CLONES void activate_rows(int64_t c, const Layer& layer, T* __restrict y, const T* __restrict bias,
+                                           const T* __restrict idt, const T* __restrict xin, T* __restrict out_h,
+                                           T* __restrict out_t) {
+  const int64_t in = layer.in, out = layer.out, copies = residual_copies<R>, span = out / copies;
   for (int64_t i = 0; i < c; ++i) {
     T* a = y + i * out;
     const T* u = y + (c + i) * out;
     T* oh = out_h + i * out;
     T* ot = out_t + i * out;
-    if (bias != nullptr)
-      for (int64_t j = 0; j < out; ++j) a[j] = tanh_value(a[j] + bias[j]);
-    for (int64_t j = 0; j < out; ++j) {
-      T h = a[j], ty = (T(1) - a[j] * a[j]) * u[j];
-      if (idt != nullptr) {
-        h *= idt[j];
-        ty *= idt[j];
-      }
-      oh[j] = h;
-      ot[j] = ty;
-    }
-    if constexpr (R != Residual::kNone) {
-      const T* xh = xin + i * in;
-      const T* xt = xin + (c + i) * in;
-      for (int64_t half = 0; half < out / in; ++half)
-        for (int64_t j = 0; j < in; ++j) {
-          oh[half * in + j] += xh[j];
-          ot[half * in + j] += xt[j];
+    const T* xh = xin + i * in;
+    const T* xt = xin + (c + i) * in;
+    for (int64_t j = 0; j < span; ++j)
+      for (int64_t h = 0; h < copies; ++h) {
+        const int64_t k = h * span + j;
+        T ak = a[k];
+        if constexpr (kActivate) {
+          ak = tanh_value(ak + bias[k]);
+          a[k] = ak;
         }
-    }
+        const T scale = kIdt ? idt[k] : T(1);
+        T value = ak * scale, slope = (T(1) - ak * ak) * u[k] * scale;
+        if constexpr (R != Residual::kNone) {
+          value += xh[j];
+          slope += xt[j];
+        }
+        oh[k] = value;
+        ot[k] = slope;
+      }
   }
 }
 
@@ -187,11 +203,15 @@ template <typename T>
 void activate(const Layer& layer, const LayerParams& p, T* y, const T* bias, const T* xin, T* out_h, T* out_t,
               int64_t c) {
   const T* idt = layer.idt ? p.idt.data_ptr<T>() : nullptr;
-  switch (layer.residual) {
-    case Residual::kNone: activate_rows<T, Residual::kNone>(c, layer, y, bias, idt, xin, out_h, out_t); break;
-    case Residual::kSame: activate_rows<T, Residual::kSame>(c, layer, y, bias, idt, xin, out_h, out_t); break;
-    case Residual::kDouble: activate_rows<T, Residual::kDouble>(c, layer, y, bias, idt, xin, out_h, out_t); break;
-  }
+  const bool activating = bias != nullptr;
+  auto rows = [&](auto residual) {
+    constexpr Residual R = decltype(residual)::value;
+    if (activating && idt != nullptr) activate_rows<T, R, true, true>(c, layer, y, bias, idt, xin, out_h, out_t);
+    else if (activating) activate_rows<T, R, true, false>(c, layer, y, bias, idt, xin, out_h, out_t);
+    else if (idt != nullptr) activate_rows<T, R, false, true>(c, layer, y, bias, idt, xin, out_h, out_t);
+    else activate_rows<T, R, false, false>(c, layer, y, bias, idt, xin, out_h, out_t);
+  };
+  with_residual(layer, rows);
 }
 
 template <typename T>
@@ -271,14 +291,16 @@ struct Accumulators {
 };
 
 // Given gh and gt (c rows each), the gradients of a layer's output value and slope, writes gz =
-// dL/dz and gu = dL/du into gzu (same layout) and sums the bias and idt gradients. No two
-// buffers overlap: declared so, the loop vectorises (GCC gives up on versioning nine pointers).
-template <typename T>
+// dL/dz and gu = dL/du into gzu (same layout), sums the bias and idt gradients, and, with a
+// residual, writes into gx (2c, in; value rows, then slope rows) the gradient reaching the
+// input through it. No two buffers overlap: declared so, the loop vectorises (GCC gives up on
+// versioning this many pointers).
+template <typename T, Residual R>
 ATOMFORGE_VECTOR_CLONES void layer_gradients(int64_t c, const Layer& layer, const T* __restrict y,
                                              const T* __restrict idt, const T* __restrict gh_rows,
                                              const T* __restrict gt_rows, T* __restrict gzu, T* __restrict gbias,
-                                             T* __restrict gidt) {
-  const int64_t out = layer.out;
+                                             T* __restrict gidt, T* __restrict gx) {
+  const int64_t out = layer.out, copies = residual_copies<R>, span = out / copies;
   for (int64_t i = 0; i < c; ++i) {
     const T* a = y + i * out;
     const T* u = y + (c + i) * out;
@@ -286,17 +308,24 @@ ATOMFORGE_VECTOR_CLONES void layer_gradients(int64_t c, const Layer& layer, cons
     const T* gt = gt_rows + i * out;
     T* gz = gzu + i * out;
     T* gu = gzu + (c + i) * out;
-    for (int64_t j = 0; j < out; ++j) {
-      const T d = T(1) - a[j] * a[j];
-      T ga = gh[j], gta = gt[j];
-      if (idt != nullptr) {
-        gidt[j] += ga * a[j] + gta * d * u[j];
-        ga *= idt[j];
-        gta *= idt[j];
+    for (int64_t j = 0; j < span; ++j) {
+      for (int64_t h = 0; h < copies; ++h) {
+        const int64_t k = h * span + j;
+        const T d = T(1) - a[k] * a[k];
+        T ga = gh[k], gta = gt[k];
+        if (idt != nullptr) {
+          gidt[k] += ga * a[k] + gta * d * u[k];
+          ga *= idt[k];
+          gta *= idt[k];
+        }
+        gu[k] = gta * d;
+        gz[k] = (ga - T(2) * a[k] * u[k] * gta) * d;
+        gbias[k] += gz[k];
       }
-      gu[j] = gta * d;
-      gz[j] = (ga - T(2) * a[j] * u[j] * gta) * d;
-      gbias[j] += gz[j];
+      if constexpr (R != Residual::kNone) {
+        gx[i * span + j] = R == Residual::kDouble ? gh[j] + gh[span + j] : gh[j];
+        gx[(c + i) * span + j] = R == Residual::kDouble ? gt[j] + gt[span + j] : gt[j];
+      }
     }
   }
 }
@@ -304,53 +333,37 @@ ATOMFORGE_VECTOR_CLONES void layer_gradients(int64_t c, const Layer& layer, cons
 // layer_gradients for a last layer without timestep (derive_last), straight from the block's
 // rows of the net's values and slopes and its input X (2c, in): a = value - residual(h) and
 // (1 - a^2) u = slope - residual(t), all it needs of u (d(1 - a^2) u / dz = -2 a (1 - a^2) u).
-template <typename T>
+template <typename T, Residual R>
 ATOMFORGE_VECTOR_CLONES void last_layer_gradients(int64_t c, const Layer& layer, const T* __restrict values,
                                                   const T* __restrict slopes, const T* __restrict xin,
                                                   const T* __restrict gh_rows, const T* __restrict gt_rows,
-                                                  T* __restrict gzu, T* __restrict gbias) {
-  const int64_t in = layer.in, out = layer.out;
-  // The residual repeats the input across the output (kSame once, kDouble twice).
-  const bool residual = layer.residual != Residual::kNone;
-  const int64_t width = residual ? in : out;
+                                                  T* __restrict gzu, T* __restrict gbias, T* __restrict gx) {
+  const int64_t in = layer.in, out = layer.out, copies = residual_copies<R>, span = out / copies;
   for (int64_t i = 0; i < c; ++i) {
     const T* xh = xin + i * in;
     const T* xt = xin + (c + i) * in;
-    for (int64_t base = 0; base < out; base += width) {
-      const T* v = values + i * out + base;
-      const T* s = slopes + i * out + base;
-      const T* gh = gh_rows + i * out + base;
-      const T* gt = gt_rows + i * out + base;
-      T* gz = gzu + i * out + base;
-      T* gu = gzu + (c + i) * out + base;
-      T* gb = gbias + base;
-      for (int64_t j = 0; j < width; ++j) {
-        const T a = residual ? v[j] - xh[j] : v[j];
-        const T du = residual ? s[j] - xt[j] : s[j];
+    const T* v = values + i * out;
+    const T* s = slopes + i * out;
+    const T* gh = gh_rows + i * out;
+    const T* gt = gt_rows + i * out;
+    T* gz = gzu + i * out;
+    T* gu = gzu + (c + i) * out;
+    for (int64_t j = 0; j < span; ++j) {
+      for (int64_t h = 0; h < copies; ++h) {
+        const int64_t k = h * span + j;
+        const T a = R != Residual::kNone ? v[k] - xh[j] : v[k];
+        const T du = R != Residual::kNone ? s[k] - xt[j] : s[k];
         const T d = T(1) - a * a;
-        gu[j] = gt[j] * d;
-        gz[j] = gh[j] * d - T(2) * a * du * gt[j];
-        gb[j] += gz[j];
+        gu[k] = gt[k] * d;
+        gz[k] = gh[k] * d - T(2) * a * du * gt[k];
+        gbias[k] += gz[k];
+      }
+      if constexpr (R != Residual::kNone) {
+        gx[i * span + j] = R == Residual::kDouble ? gh[j] + gh[span + j] : gh[j];
+        gx[(c + i) * span + j] = R == Residual::kDouble ? gt[j] + gt[span + j] : gt[j];
       }
     }
   }
-}
-
-// gx (2c, in) = the gradient reaching a layer's input through its residual connection, from the
-// output's gh and gt (c rows each). False when there is none (gx untouched).
-template <typename T>
-ATOMFORGE_VECTOR_CLONES bool residual_rows(const Layer& layer, int64_t c, const T* gh, const T* gt, T* gx) {
-  if (layer.residual == Residual::kNone) return false;
-  const int64_t in = layer.in, out = layer.out;
-  for (int64_t i = 0; i < 2 * c; ++i) {
-    const T* g = i < c ? gh + i * out : gt + (i - c) * out;
-    T* row = gx + i * in;
-    if (layer.residual == Residual::kSame)
-      for (int64_t j = 0; j < in; ++j) row[j] = g[j];
-    else
-      for (int64_t j = 0; j < in; ++j) row[j] = g[j] + g[in + j];
-  }
-  return true;
 }
 
 // Scratch of one worker: gradients of a layer's value and slope rows (two, used in turn), of
@@ -376,23 +389,26 @@ void backward_block(const std::vector<Layer>& layers, const std::vector<LayerPar
     const Layer& layer = layers[l];
     const T* xin = saved.x[l].data_ptr<T>();
     T* gzu = scratch.gzu.data();
-    if (saved.derive_last && l + 1 == static_cast<int64_t>(layers.size())) {
-      last_layer_gradients<T>(c, layer, saved.values.data_ptr<T>() + r0 * layer.out,
-                              saved.slopes.data_ptr<T>() + r0 * layer.out, xin, gh, gt, gzu,
-                              acc.bias[l].data_ptr<T>());
-    } else {
-      layer_gradients<T>(c, layer, saved.y_rows<T>(static_cast<std::size_t>(l), r0, layer.out),
-                         layer.idt ? p[l].idt.data_ptr<T>() : nullptr, gh, gt, gzu, acc.bias[l].data_ptr<T>(),
-                         layer.idt ? acc.idt[l].data_ptr<T>() : nullptr);
-    }
+    T* gx = scratch.g[next].data();  // the input's gradient: through the residual, then + GZU W^T
+    with_residual(layer, [&](auto residual) {
+      constexpr Residual R = decltype(residual)::value;
+      if (saved.derive_last && l + 1 == static_cast<int64_t>(layers.size())) {
+        last_layer_gradients<T, R>(c, layer, saved.values.data_ptr<T>() + r0 * layer.out,
+                                   saved.slopes.data_ptr<T>() + r0 * layer.out, xin, gh, gt, gzu,
+                                   acc.bias[l].data_ptr<T>(), gx);
+      } else {
+        layer_gradients<T, R>(c, layer, saved.y_rows<T>(static_cast<std::size_t>(l), r0, layer.out),
+                              layer.idt ? p[l].idt.data_ptr<T>() : nullptr, gh, gt, gzu, acc.bias[l].data_ptr<T>(),
+                              layer.idt ? acc.idt[l].data_ptr<T>() : nullptr, gx);
+      }
+    });
     if (want_params)  // W (in, out) += X^T (in, 2c) GZU (2c, out)
       block_gemm<T>(true, false, layer.in, layer.out, 2 * c, xin, layer.in, gzu, layer.out, 1,
                     acc.matrix[l].data_ptr<T>(), layer.out);
     if (l == 0 && grad_x == nullptr) break;
-    T* gx = scratch.g[next].data();  // (2c, in) += GZU (2c, out) W^T (out, in)
-    const bool residual = residual_rows<T>(layer, c, gh, gt, gx);
+    // gx (2c, in) += GZU (2c, out) W^T (out, in)
     block_gemm<T>(false, false, 2 * c, layer.in, layer.out, gzu, layer.out, transposed[l].data_ptr<T>(), layer.in,
-                  residual ? 1 : 0, gx, layer.in);
+                  layer.residual != Residual::kNone ? 1 : 0, gx, layer.in);
     if (l == 0) {  // the value column is x; the slope column is the constant 1
       T* out = grad_x->data_ptr<T>() + r0;
       for (int64_t i = 0; i < c; ++i) out[i] = gx[i];

@@ -1,6 +1,8 @@
 #include "train/adam.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -48,22 +50,22 @@ void Adam::step(double lr) {
   const double bias1 = 1.0 - std::pow(beta1_, static_cast<double>(step_));
   const double bias2 = 1.0 - std::pow(beta2_, static_cast<double>(step_));
   const auto& params = parameters_.parameters();
+  // The fused parameters' elements as one range, split over the threads in one parallel region:
+  // per parameter, the biases and timesteps (a few hundred elements each) would each start one,
+  // run on one thread while the others wait.
+  struct Segment {
+    at::Tensor p, g, m, v;
+    int64_t first;  // the segment's first element in the range
+  };
+  std::vector<Segment> fused;
+  int64_t total = 0;
   for (std::size_t k = 0; k < params.size(); ++k) {
     at::Tensor& p = *params[k].second;
     if (!p.requires_grad() || !p.grad().defined()) continue;
     const at::Tensor g = p.grad().detach();
     if (fusable(p, g, m_[k], v_[k])) {
-      AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "adam_step", [&] {
-        scalar_t* pp = p.data_ptr<scalar_t>();
-        const scalar_t* gp = g.data_ptr<scalar_t>();
-        scalar_t* mp = m_[k].data_ptr<scalar_t>();
-        scalar_t* vp = v_[k].data_ptr<scalar_t>();
-        at::parallel_for(0, p.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
-          adam_elements(pp + begin, gp + begin, mp + begin, vp + begin, end - begin, beta1_, beta2_,
-                        std::sqrt(bias2), eps_, -lr / bias1);
-        });
-      });
-      p.unsafeGetTensorImpl()->bump_version();  // as the in-place operators would
+      fused.push_back({p, g, m_[k], v_[k], total});
+      total += p.numel();
     } else {
       m_[k].mul_(beta1_).add_(g, 1.0 - beta1_);
       v_[k].mul_(beta2_).addcmul_(g, g, 1.0 - beta2_);
@@ -73,6 +75,20 @@ void Adam::step(double lr) {
     }
     p.mutable_grad() = at::Tensor();
   }
+  at::parallel_for(0, total, 1 << 14, [&](int64_t begin, int64_t end) {
+    auto s = std::upper_bound(fused.begin(), fused.end(), begin,
+                              [](int64_t i, const Segment& seg) { return i < seg.first; }) -
+             1;
+    for (; s != fused.end() && s->first < end; ++s) {
+      const int64_t lo = std::max(begin, s->first) - s->first;
+      const int64_t hi = std::min(end, s->first + s->p.numel()) - s->first;
+      AT_DISPATCH_FLOATING_TYPES(s->p.scalar_type(), "adam_step", [&] {
+        adam_elements(s->p.data_ptr<scalar_t>() + lo, s->g.data_ptr<scalar_t>() + lo, s->m.data_ptr<scalar_t>() + lo,
+                      s->v.data_ptr<scalar_t>() + lo, hi - lo, beta1_, beta2_, std::sqrt(bias2), eps_, -lr / bias1);
+      });
+    }
+  });
+  for (Segment& s : fused) s.p.unsafeGetTensorImpl()->bump_version();  // as the in-place operators would
 }
 
 void Adam::save(TensorFile& file) const {
