@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "model/descriptor_product.hpp"
 #include "model/embedding_contraction.hpp"
+#include "model/scalar_embedding.hpp"
 #include "model/segment_contraction.hpp"
 #include "model/suffix_sums.hpp"
 #include "model/switched_environment.hpp"
@@ -179,7 +180,7 @@ at::Tensor SeE2A::forward(const ModelInput& input) const {
         if (sel_[tj] == 0) continue;
         const at::Tensor rows = pad_env[ti].narrow(0, offsets_[tj], sel_[tj]);
         const Mlp& net = embeddings_[type_one_side_ ? tj : ti * ntypes_ + tj];
-        tables.push_back((rows.unsqueeze(2) * net.forward(rows.narrow(1, 0, 1)).unsqueeze(1)).view({sel_[tj], 4 * m1}));
+        tables.push_back((rows.unsqueeze(2) * scalar_embedding(net, rows.narrow(1, 0, 1)).unsqueeze(1)).view({sel_[tj], 4 * m1}));
         sizes.push_back(sel_[tj]);
         first_row.push_back(rows_so_far);
         rows_so_far += sel_[tj] + 1;
