@@ -151,19 +151,20 @@ struct WeightGradMM : torch::autograd::Function<WeightGradMM> {
 // a b for a weight b, with a token output (as large as a, no memory of its own: the expansion of
 // one zero) through which the first force pass's product returns the gradient reaching b.
 struct WeightMM : torch::autograd::Function<WeightMM> {
-  static variable_list forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& b) {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& b, TransposeCache* cache) {
     ctx->set_materialize_grads(false);
     const at::Tensor token = at::zeros({1, 1}, a.options()).expand({a.size(0), a.size(1)});
     ctx->save_for_backward({a, b, token});  // the token: an output, saved without a cycle
     at::Tensor product = product_kernel(a, b);
-    if (a.requires_grad()) ctx->saved_data["b_t"] = transposed_copy(b.detach());  // for a force pass
+    if (a.requires_grad())  // for a force pass
+      ctx->saved_data["b_t"] = cache != nullptr ? cache->transposed(b) : transposed_copy(b.detach());
     return {product, token};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &g = grad[0], &routed = grad[1], &a = saved[0], &b = saved[1], &token = saved[2];
     const at::Tensor b_t = ctx->saved_data.count("b_t") != 0 ? ctx->saved_data["b_t"].toTensor() : at::Tensor();
-    variable_list out(2);
+    variable_list out(3);
     if (at::GradMode::is_enabled()) {  // a force pass that training differentiates again
       TORCH_INTERNAL_ASSERT(!routed.defined(), "dense_mm: routed gradient in grad mode");
       if (!g.defined()) return out;
@@ -191,14 +192,30 @@ struct WeightMM : torch::autograd::Function<WeightMM> {
 
 }  // namespace
 
-at::Tensor dense_mm(const at::Tensor& a, const at::Tensor& b) {
-  if (!on_fast_path(a, b)) return at::mm(a, b);
-  return WeightMM::apply(a, b)[0];
+at::Tensor TransposeCache::transposed(const at::Tensor& weight) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  const bool same = weight_.defined() && weight_.is_same(weight) && weight.data_ptr() == data_ &&
+                    weight._version() == version_ && transposed_.size(0) == weight.size(1) &&
+                    transposed_.size(1) == weight.size(0) && transposed_.scalar_type() == weight.scalar_type();
+  if (!same) {
+    // A new tensor, not the kept one overwritten: an evaluation's graph may still hold that.
+    transposed_ = transposed_copy(weight.detach());
+    weight_ = weight;
+    storage_ = weight.storage();
+    data_ = weight.data_ptr();
+    version_ = weight._version();
+  }
+  return transposed_;
 }
 
-at::Tensor dense_addmm(const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b) {
+at::Tensor dense_mm(const at::Tensor& a, const at::Tensor& b, TransposeCache* cache) {
+  if (!on_fast_path(a, b)) return at::mm(a, b);
+  return WeightMM::apply(a, b, cache)[0];
+}
+
+at::Tensor dense_addmm(const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b, TransposeCache* cache) {
   if (!on_fast_path(a, b)) return at::addmm(bias, a, b);
-  return WeightMM::apply(a, b)[0] + bias;
+  return WeightMM::apply(a, b, cache)[0] + bias;
 }
 
 }  // namespace atomforge::model

@@ -59,10 +59,10 @@ at::Tensor Mlp::forward(const at::Tensor& x) const {
   at::Tensor h = x;
   for (const auto& layer : layers_) {
     if (layer.activate && activation_ == act_tanh) {
-      h = tanh_layer(dense_mm(h, layer.matrix), layer.bias, layer.idt, h);
+      h = tanh_layer(dense_mm(h, layer.matrix, layer.transposed.get()), layer.bias, layer.idt, h);
       continue;
     }
-    const at::Tensor y = dense_addmm(layer.bias, h, layer.matrix);
+    const at::Tensor y = dense_addmm(layer.bias, h, layer.matrix, layer.transposed.get());
     h = layer.activate ? timestep_and_residual(activation_(y), layer.idt, h) : y;
   }
   return h;

@@ -2,11 +2,13 @@
 // DeePMD-kit's fully connected stacks. A hidden layer is y = act(x W + b), times a learned
 // per-unit timestep `idt` when resnet_dt, plus x when the width is kept, or plus [x, x] when it
 // doubles. Initialisation as DeePMD-kit: W ~ N(0, 1/(in+out)), b ~ N(0, 1), idt ~ N(0.1, 0.001).
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <ATen/ATen.h>
 
+#include "model/dense_mm.hpp"
 #include "model/parameters.hpp"
 
 namespace atomforge::model {
@@ -17,6 +19,9 @@ Activation activation_by_name(const std::string& name);  // error on unknown nam
 struct MlpLayer {
   at::Tensor matrix, bias, idt;  // idt undefined unless resnet_dt
   bool activate = true;          // false for the linear output layer
+  // matrix's transpose between evaluations (dense_mm.hpp); shared by copies of the layer, which
+  // share its matrix.
+  std::shared_ptr<TransposeCache> transposed = std::make_shared<TransposeCache>();
 };
 
 class Mlp {

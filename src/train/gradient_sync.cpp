@@ -54,6 +54,10 @@ void broadcast_values(const std::vector<at::Tensor*>& tensors, Communicator& com
   std::vector<at::Tensor> values;
   for (at::Tensor* t : tensors) values.push_back(t->detach());
   comm.broadcast(values, root);
+  // Written in place behind libtorch's back: bumped as its in-place operators would (a detached
+  // tensor shares its source's version counter), so that what was derived from the old values
+  // (a kept transpose: model/dense_mm.hpp) is formed again.
+  for (at::Tensor& value : values) value.unsafeGetTensorImpl()->bump_version();
 }
 
 void broadcast_bytes(std::string& bytes, Communicator& comm, int root) {

@@ -206,6 +206,39 @@ TEST_P(SegmentContraction, DenseMmTrainingThroughAWeightMatchesMm) {
   }
 }
 
+// A kept transpose (TransposeCache) against at::mm's forces, evaluation after evaluation, while
+// the weight stays, is changed in place (its version bumped, as by an optimiser step or a
+// broadcast), is replaced by another tensor, and gets new storage under the same tensor.
+TEST_P(SegmentContraction, DenseMmWithAKeptTransposeFollowsTheWeight) {
+  at::Generator generator = at::detail::createCPUGenerator(14);
+  const double tolerance = GetParam() == at::kDouble ? 1e-11 : 2e-4;
+  const at::Tensor a0 = at::randn({9, 6}, generator, options);
+  at::Tensor w = at::randn({6, 40}, generator, options).set_requires_grad(true);
+  TransposeCache cache;
+  auto check = [&](const std::string& what) {
+    auto forces = [&](auto product) {
+      const at::Tensor a = a0.clone().set_requires_grad(true);
+      return grad({at::tanh(product(a)).pow(2).sum()}, {a})[0];
+    };
+    expect_close(forces([&](const at::Tensor& a) { return dense_mm(a, w, &cache); }),
+                 forces([&](const at::Tensor& a) { return at::mm(a, w); }), tolerance, what);
+  };
+  check("first evaluation");
+  check("the same weight again");
+  {
+    const at::NoGradGuard no_grad;
+    w.mul_(-0.5);
+  }
+  check("after an in-place change");
+  w = at::randn({6, 40}, generator, options).set_requires_grad(true);
+  check("another tensor");
+  {
+    const at::NoGradGuard no_grad;
+    w.set_data(at::randn({6, 40}, generator, options));
+  }
+  check("new storage under the same tensor");
+}
+
 TEST_P(SegmentContraction, DenseMmOfEmptyOperands) {
   EXPECT_EQ(dense_mm(at::ones({0, 3}, options), at::ones({3, 4}, options)).sizes(), at::IntArrayRef({0, 4}));
   EXPECT_TRUE(at::equal(dense_mm(at::ones({2, 0}, options), at::ones({0, 4}, options)), at::zeros({2, 4}, options)));
