@@ -290,6 +290,16 @@ struct Accumulators {
   std::vector<at::Tensor> matrix, bias, idt;  // per layer
 };
 
+// Column j of row i's value and slope gradients reaching a layer's input through its residual
+// (the sum over the output columns that repeat input column j), into gx (2c, span).
+template <typename T, Residual R>
+inline void residual_gradient(const T* gh, const T* gt, T* gx, int64_t i, int64_t c, int64_t j, int64_t span) {
+  if constexpr (R != Residual::kNone) {
+    gx[i * span + j] = R == Residual::kDouble ? gh[j] + gh[span + j] : gh[j];
+    gx[(c + i) * span + j] = R == Residual::kDouble ? gt[j] + gt[span + j] : gt[j];
+  }
+}
+
 // Given gh and gt (c rows each), the gradients of a layer's output value and slope, writes gz =
 // dL/dz and gu = dL/du into gzu (same layout), sums the bias and idt gradients, and, with a
 // residual, writes into gx (2c, in; value rows, then slope rows) the gradient reaching the
@@ -322,10 +332,7 @@ ATOMFORGE_VECTOR_CLONES void layer_gradients(int64_t c, const Layer& layer, cons
         gz[k] = (ga - T(2) * a[k] * u[k] * gta) * d;
         gbias[k] += gz[k];
       }
-      if constexpr (R != Residual::kNone) {
-        gx[i * span + j] = R == Residual::kDouble ? gh[j] + gh[span + j] : gh[j];
-        gx[(c + i) * span + j] = R == Residual::kDouble ? gt[j] + gt[span + j] : gt[j];
-      }
+      residual_gradient<T, R>(gh, gt, gx, i, c, j, span);
     }
   }
 }
@@ -358,10 +365,7 @@ ATOMFORGE_VECTOR_CLONES void last_layer_gradients(int64_t c, const Layer& layer,
         gz[k] = gh[k] * d - T(2) * a * du * gt[k];
         gbias[k] += gz[k];
       }
-      if constexpr (R != Residual::kNone) {
-        gx[i * span + j] = R == Residual::kDouble ? gh[j] + gh[span + j] : gh[j];
-        gx[(c + i) * span + j] = R == Residual::kDouble ? gt[j] + gt[span + j] : gt[j];
-      }
+      residual_gradient<T, R>(gh, gt, gx, i, c, j, span);
     }
   }
 }
